@@ -1,13 +1,8 @@
 import type { Readable } from 'node:stream';
-import type { Descriptor, Digest } from '../oci/image-spec.js';
+import type { Descriptor } from '../oci/image-spec.js';
+import type { ImageReference } from '../oci/reference.js';
 
-/** A normalised image reference: `busybox` is domain docker.io, path library/busybox, tag latest. */
-export interface ImageReference {
-  domain: string;
-  path: string;
-  tag?: string;
-  digest?: Digest;
-}
+export type { ImageReference } from '../oci/reference.js';
 
 /** Credentials as the CRI's AuthConfig carries them (any one form). */
 export interface RegistryAuth {
