@@ -1,0 +1,104 @@
+import koffi from 'koffi';
+import { BerthError } from '../errors/errors.js';
+
+/**
+ * The few libc calls Node has no API for. Prototypes are data so the namespace worker (which cannot import this
+ * module; see namespace-worker.ts) binds exactly the same signatures.
+ */
+export const LIBC_PATH = 'libc.so.6';
+export const LIBC_PROTOTYPES = {
+  unshare: 'int unshare(int flags)',
+  setns: 'int setns(int fd, int nstype)',
+  mount: 'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)',
+  umount2: 'int umount2(const char *target, int flags)',
+  sethostname: 'int sethostname(const char *name, size_t len)',
+  gettid: 'int gettid(void)',
+} as const;
+
+export const CLONE_NEWNS = 0x00020000;
+export const CLONE_NEWUTS = 0x04000000;
+export const CLONE_NEWIPC = 0x08000000;
+export const CLONE_NEWNET = 0x40000000;
+
+export const MS_BIND = 0x1000;
+export const MS_REC = 0x4000;
+export const MS_PRIVATE = 1 << 18;
+export const MS_SLAVE = 1 << 19;
+export const MS_SHARED = 1 << 20;
+
+export const MNT_DETACH = 2;
+
+/** errno value -> name (EINVAL...), as plain data so it can be handed to a worker. */
+export const ERRNO_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(koffi.os.errno).map(([name, value]) => [value, name]),
+);
+
+
+/**
+ * A failed system call. `code` is the errno name (EINVAL, EPERM...), so callers branch on it the way they
+ * branch on Node's own `err.code`. Built from a name, not a number, so a failure reported by the namespace
+ * worker thread turns into the same error.
+ */
+export class SyscallError extends BerthError {
+  readonly syscall: string;
+  readonly code: string;
+
+  constructor(syscall: string, code: string, detail: string) {
+    super('Internal', `${syscall}(${detail}) failed: ${code}`, { context: { syscall, errno: code } });
+    this.syscall = syscall;
+    this.code = code;
+  }
+}
+
+export function isSyscallError(err: unknown, code?: string): err is SyscallError {
+  return err instanceof SyscallError && (code === undefined || err.code === code);
+}
+
+let bound: ReturnType<typeof bind> | undefined;
+
+function bind() {
+  const lib = koffi.load(LIBC_PATH);
+  const fn = <K extends keyof typeof LIBC_PROTOTYPES>(name: K) => lib.func(LIBC_PROTOTYPES[name]);
+  return {
+    unshare: fn('unshare'),
+    setns: fn('setns'),
+    mount: fn('mount'),
+    umount2: fn('umount2'),
+    sethostname: fn('sethostname'),
+    gettid: fn('gettid'),
+  };
+}
+
+function libc(): ReturnType<typeof bind> {
+  bound ??= bind();
+  return bound;
+}
+
+function check(result: number, syscall: string, detail: string): number {
+  if (result === -1) {
+    const errno = koffi.errno();
+    throw new SyscallError(syscall, ERRNO_NAMES[errno] ?? `errno ${errno}`, detail);
+  }
+  return result;
+}
+
+/*
+ * Every call below is synchronous and runs on the calling thread. unshare/setns/sethostname change only that
+ * thread; never call them on the daemon's main thread (use namespace-pins.ts, which confines them to a worker).
+ */
+
+export function mount(source: string | null, target: string, fstype: string | null, flags: number): void {
+  check(libc().mount(source, target, fstype, flags, null), 'mount', `${source ?? 'none'} -> ${target}, flags 0x${flags.toString(16)}`);
+}
+
+export function umount2(target: string, flags: number): void {
+  check(libc().umount2(target, flags), 'umount2', target);
+}
+
+export function setns(fd: number, nstype: number): void {
+  check(libc().setns(fd, nstype), 'setns', `fd ${fd}, type 0x${nstype.toString(16)}`);
+}
+
+export function gettid(): number {
+  return libc().gettid() as number;
+}

@@ -1,0 +1,95 @@
+/**
+ * The body of the namespace worker thread, kept apart because it runs in a different realm: it is started from
+ * its source text (`new Worker(source, { eval: true })`), so it must not capture anything from module scope and
+ * may only use what it is handed: `require` and the worker data below. That keeps it working both from tsc's
+ * dist/ and from vitest's on-the-fly TypeScript, where a worker file path would not exist.
+ *
+ * Why a thread at all: unshare(CLONE_NEWNET|CLONE_NEWIPC|CLONE_NEWUTS) and sethostname() act on the calling OS
+ * thread only. Doing them here leaves the daemon's main thread and libuv pool untouched.
+ */
+
+export interface NamespaceWorkerData {
+  koffiPath: string;
+  libcPath: string;
+  prototypes: Record<'unshare' | 'setns' | 'mount' | 'sethostname' | 'gettid', string>;
+  flags: { net: number; ipc: number; uts: number; bind: number };
+  errnoNames: Record<number, string>;
+}
+
+export type NamespaceKind = 'net' | 'ipc' | 'uts';
+
+export interface PinRequest {
+  seq: number;
+  /** Where each new namespace is bind-mounted; the files already exist and are empty. */
+  pins: Partial<Record<NamespaceKind, string>>;
+  /** Set in the new UTS namespace; only with a `uts` pin. */
+  hostname?: string;
+}
+
+export interface WorkerFailure {
+  syscall: string;
+  errno: string;
+  detail: string;
+}
+
+export type PinReply =
+  | { seq: number; ok: true; tid: number }
+  | { seq: number; ok: false; failure: WorkerFailure; threadTainted: boolean };
+
+export type NamespaceWorkerMain = (require: NodeRequire) => void;
+
+/**
+ * Each request: unshare the asked-for namespaces, set the hostname, bind-mount /proc/thread-self/ns/<kind> on the
+ * pin files, then setns() back to the namespaces the thread started in and verify by inode. A thread that cannot
+ * prove it is back home exits, so its OS thread ends and a fresh worker serves the next request.
+ */
+export const namespaceWorkerMain: NamespaceWorkerMain = (require) => {
+  const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
+  const fs = require('node:fs') as typeof import('node:fs');
+  const data = workerData as NamespaceWorkerData;
+  const koffi = require(data.koffiPath) as typeof import('koffi');
+  const lib = koffi.load(data.libcPath);
+  const unshare = lib.func(data.prototypes.unshare);
+  const setns = lib.func(data.prototypes.setns);
+  const mount = lib.func(data.prototypes.mount);
+  const sethostname = lib.func(data.prototypes.sethostname);
+  const tid = lib.func(data.prototypes.gettid)() as number;
+  const kinds = ['net', 'ipc', 'uts'] as const;
+  const nsPath = (kind: NamespaceKind) => `/proc/thread-self/ns/${kind}`;
+  const home = Object.fromEntries(kinds.map((kind) => [kind, { fd: fs.openSync(nsPath(kind), 'r'), link: fs.readlinkSync(nsPath(kind)) }]));
+
+  const fail = (syscall: string, detail: string): WorkerFailure => {
+    const errno = koffi.errno();
+    return { syscall, detail, errno: data.errnoNames[errno] ?? `errno ${errno}` };
+  };
+
+  parentPort!.on('message', (req: PinRequest) => {
+    const wanted = kinds.filter((kind) => req.pins[kind] !== undefined);
+    const flags = wanted.reduce((acc, kind) => acc | data.flags[kind], 0);
+    let failure: WorkerFailure | undefined;
+    if (unshare(flags) === -1) {
+      failure = fail('unshare', `0x${flags.toString(16)}`);
+    } else {
+      // Never without a new UTS namespace: that would rename the host.
+      if (req.hostname !== undefined && req.pins.uts !== undefined) {
+        const name = Buffer.from(req.hostname);
+        if (sethostname(name, name.length) === -1) failure = fail('sethostname', req.hostname);
+      }
+      for (const kind of wanted) {
+        if (failure !== undefined) break;
+        const target = req.pins[kind]!;
+        if (mount(nsPath(kind), target, null, data.flags.bind, null) === -1) failure = fail('mount', `bind ${nsPath(kind)} -> ${target}`);
+      }
+    }
+    let tainted = false;
+    for (const kind of wanted) {
+      if (setns(home[kind]!.fd, data.flags[kind]) === -1 || fs.readlinkSync(nsPath(kind)) !== home[kind]!.link) tainted = true;
+    }
+    if (failure === undefined) {
+      parentPort!.postMessage({ seq: req.seq, ok: true, tid } satisfies PinReply);
+    } else {
+      parentPort!.postMessage({ seq: req.seq, ok: false, failure, threadTainted: tainted } satisfies PinReply);
+    }
+    if (tainted) process.exit(1);
+  });
+};
