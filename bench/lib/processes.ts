@@ -1,0 +1,69 @@
+import { readdir, readFile } from 'node:fs/promises';
+
+/** A running process as seen in /proc. */
+export interface ProcInfo {
+  pid: number;
+  ppid: number;
+  /** argv, split on NUL. */
+  argv: string[];
+}
+
+async function readProc(pid: number): Promise<ProcInfo | undefined> {
+  try {
+    const [stat, cmdline] = await Promise.all([
+      readFile(`/proc/${pid}/stat`, 'utf8'),
+      readFile(`/proc/${pid}/cmdline`, 'utf8'),
+    ]);
+    // The command name in field 2 may contain spaces and parentheses; fields resume after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { pid, ppid: Number(rest[1]), argv: cmdline.split('\0').filter((a) => a !== '') };
+  } catch {
+    // The process exited between readdir and read: it is simply not part of the snapshot.
+    return undefined;
+  }
+}
+
+/** A snapshot of every process on the machine. */
+export async function listProcesses(): Promise<ProcInfo[]> {
+  const pids = (await readdir('/proc')).filter((n) => /^\d+$/.test(n)).map(Number);
+  const infos = await Promise.all(pids.map(readProc));
+  return infos.filter((p): p is ProcInfo => p !== undefined);
+}
+
+/** pid and all its descendants, deepest first, so killing in order never orphans a child onto init. */
+export function descendantsDeepestFirst(all: ProcInfo[], pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const p of all) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p.pid]);
+  const order: number[] = [];
+  const visit = (id: number): void => {
+    for (const c of children.get(id) ?? []) visit(c);
+    order.push(id);
+  };
+  visit(pid);
+  return order;
+}
+
+/** SIGKILL each process tree rooted at the given pids. Processes already gone are ignored. */
+export async function killTrees(roots: number[]): Promise<void> {
+  const all = await listProcesses();
+  for (const root of roots) {
+    for (const pid of descendantsDeepestFirst(all, root)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    }
+  }
+}
+
+/**
+ * Proportional set size of one process in bytes (from smaps_rollup): shared pages are split among their users,
+ * so summing PSS over many shims gives their real combined footprint.
+ */
+export async function pssBytes(pid: number): Promise<number> {
+  const text = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const m = /^Pss:\s+(\d+) kB$/m.exec(text);
+  if (m === null) throw new Error(`/proc/${pid}/smaps_rollup has no Pss line; the kernel is too old for this bench`);
+  return Number(m[1]) * 1024;
+}
