@@ -5,7 +5,12 @@ export function defaultConfig(): BerthConfig {
   return {
     root: '/var/lib/berth',
     state: '/run/berth',
-    grpc: { address: '/run/berth/berth.sock', gid: 0, max_recv_message_size: 16 * 1024 * 1024 },
+    grpc: {
+      address: '/run/berth/berth.sock',
+      gid: 0,
+      max_recv_message_size: 16 * 1024 * 1024,
+      max_send_message_size: 16 * 1024 * 1024,
+    },
     log: { level: 'info' },
     cri: {
       sandbox_image: 'registry.k8s.io/pause:3.9',

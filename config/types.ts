@@ -21,7 +21,10 @@ export interface BerthConfig {
     address: string;
     /** Group owning the socket (mode 0660). */
     gid: number;
+    /** Largest request (bytes) the server accepts. */
     max_recv_message_size: number;
+    /** Largest response (bytes) the server sends; ListContainers on a busy node can be large. */
+    max_send_message_size: number;
   };
   log: { level: LogLevel };
   cri: {

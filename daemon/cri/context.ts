@@ -1,0 +1,16 @@
+import type { BerthConfig } from '../../config/types.js';
+import type { Logger } from '../logging/logger.js';
+import type { NodeNetworkSettings } from './node-network.js';
+
+/**
+ * What every CRI handler may use. The gRPC layer translates and validates; the work is done by the services
+ * here. A component that serves RPCs adds its service as one readonly field below and constructs it in
+ * daemon/server/cri-context.ts (e.g. `readonly images: ImageService`).
+ */
+export interface CriContext {
+  readonly config: BerthConfig;
+  /** Where the config came from (a file path or "built-in defaults"), for status output. */
+  readonly configSource: string;
+  readonly logger: Logger;
+  readonly nodeNetwork: NodeNetworkSettings;
+}

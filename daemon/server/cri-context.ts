@@ -1,0 +1,17 @@
+import type { BerthConfig } from '../../config/types.js';
+import type { CriContext } from '../cri/context.js';
+import { NodeNetworkSettings } from '../cri/node-network.js';
+import type { Logger } from '../logging/logger.js';
+
+/**
+ * Constructs the services behind the CRI handlers. A component that adds a field to CriContext constructs
+ * it here, so main.ts and the tests' daemons wire the same graph.
+ */
+export async function buildCriContext(config: BerthConfig, configSource: string, logger: Logger): Promise<CriContext> {
+  return {
+    config,
+    configSource,
+    logger: logger.child({ component: 'cri' }),
+    nodeNetwork: new NodeNetworkSettings(),
+  };
+}

@@ -1,0 +1,90 @@
+import { chmod, chown, lstat, unlink } from 'node:fs/promises';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { BerthConfig } from '../../config/types.js';
+import { loadCriPackage } from '../../proto/cri-proto.js';
+import type { CriContext } from '../cri/context.js';
+import { imageRpcs } from '../cri/image/rpcs.js';
+import { runtimeRpcs } from '../cri/runtime/rpcs.js';
+import { BerthError } from '../errors/errors.js';
+import { implementService } from './cri-service.js';
+
+const SOCKET_MODE = 0o660;
+/** Held while the socket file is created, so it is never open to other users, not even before the chmod. */
+const SOCKET_UMASK = 0o117;
+/** In-flight RPCs get this long to finish on shutdown before their streams are cut. */
+const SHUTDOWN_GRACE_MS = 5000;
+
+/** A socket left by a daemon that crashed is removed; anything else at that path is not ours to delete. */
+async function removeStaleSocket(address: string): Promise<void> {
+  try {
+    const stat = await lstat(address);
+    if (!stat.isSocket()) {
+      throw new BerthError(
+        'FailedPrecondition',
+        `[grpc] address ${address} exists and is not a socket; remove it or choose another address`,
+      );
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  await unlink(address);
+}
+
+function bind(server: Server, address: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // The umask is process-wide; nothing else creates files while the daemon is starting.
+    const previous = process.umask(SOCKET_UMASK);
+    server.bindAsync(`unix:${address}`, ServerCredentials.createInsecure(), (err) => {
+      process.umask(previous);
+      if (err) reject(new BerthError('Unavailable', `cannot listen on [grpc] address ${address}: ${err.message}`));
+      else resolve();
+    });
+  });
+}
+
+export interface CriServer {
+  /** Stops accepting, lets in-flight RPCs finish (bounded), and removes the socket file. */
+  close(): Promise<void>;
+}
+
+/** Serves runtime.v1 RuntimeService and ImageService on the unix socket `[grpc] address`. */
+export async function serveCri(config: BerthConfig, ctx: CriContext): Promise<CriServer> {
+  const { address, gid } = config.grpc;
+  const cri = loadCriPackage();
+  const server = new Server({
+    'grpc.max_receive_message_length': config.grpc.max_recv_message_size,
+    'grpc.max_send_message_length': config.grpc.max_send_message_size,
+  });
+  server.addService(
+    cri.RuntimeService.service,
+    implementService('runtime.v1.RuntimeService', cri.RuntimeService.service, runtimeRpcs, ctx),
+  );
+  server.addService(
+    cri.ImageService.service,
+    implementService('runtime.v1.ImageService', cri.ImageService.service, imageRpcs, ctx),
+  );
+
+  await removeStaleSocket(address);
+  await bind(server, address);
+  await chown(address, process.getuid?.() ?? 0, gid);
+  await chmod(address, SOCKET_MODE);
+
+  return {
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, SHUTDOWN_GRACE_MS);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await unlink(address).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+    },
+  };
+}

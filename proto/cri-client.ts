@@ -1,0 +1,83 @@
+import * as grpc from '@grpc/grpc-js';
+import type { MethodDefinition } from '@grpc/proto-loader';
+import type { ImageServiceDefinition } from './gen/runtime/v1/ImageService.js';
+import type { RuntimeServiceDefinition } from './gen/runtime/v1/RuntimeService.js';
+import { loadCriPackage, type MethodNames } from './cri-proto.js';
+
+/** The server-streaming RPCs of runtime.v1; every other RPC is unary. */
+type StreamingRpc =
+  | 'StreamPodSandboxes'
+  | 'StreamContainers'
+  | 'StreamContainerStats'
+  | 'StreamPodSandboxStats'
+  | 'StreamPodSandboxMetrics'
+  | 'GetContainerEvents'
+  | 'StreamImages';
+
+export interface CallOptions {
+  /** Milliseconds before the call fails with DEADLINE_EXCEEDED; none by default. */
+  timeoutMs?: number;
+}
+
+type Promisified<Def> = {
+  [K in Exclude<MethodNames<Def>, StreamingRpc>]: Def[K] extends MethodDefinition<infer Req, unknown, unknown, infer ResOut>
+    ? (request: Req, options?: CallOptions) => Promise<ResOut>
+    : never;
+} & {
+  [K in Extract<MethodNames<Def>, StreamingRpc>]: Def[K] extends MethodDefinition<infer Req, unknown, unknown, infer ResOut>
+    ? (request: Req, options?: CallOptions) => grpc.ClientReadableStream<ResOut>
+    : never;
+};
+
+/** runtime.v1.RuntimeService with promise-returning unary methods (`await runtime.Version({})`). */
+export type RuntimeClient = Promisified<RuntimeServiceDefinition>;
+/** runtime.v1.ImageService with promise-returning unary methods. */
+export type ImageClient = Promisified<ImageServiceDefinition>;
+
+export interface CriClients {
+  runtime: RuntimeClient;
+  image: ImageClient;
+  close(): void;
+}
+
+const deadline = (options?: CallOptions): grpc.CallOptions =>
+  options?.timeoutMs === undefined ? {} : { deadline: Date.now() + options.timeoutMs };
+
+function promisify<Def>(client: grpc.Client, definition: grpc.ServiceDefinition): Promisified<Def> {
+  const wrapped: Record<string, unknown> = {};
+  const untyped = client as unknown as Record<string, (...args: unknown[]) => unknown>;
+  for (const [name, method] of Object.entries(definition)) {
+    const call = (untyped[name] as (...args: unknown[]) => unknown).bind(client);
+    wrapped[name] = method.responseStream
+      ? (request: unknown, options?: CallOptions) => call(request, deadline(options))
+      : (request: unknown, options?: CallOptions) =>
+          new Promise((resolve, reject) => {
+            call(request, deadline(options), (err: grpc.ServiceError | null, response: unknown) =>
+              err ? reject(err) : resolve(response),
+            );
+          });
+  }
+  return wrapped as Promisified<Def>;
+}
+
+/**
+ * CRI clients on a unix socket, for tests, benchmarks and tools. Responses follow the loader's conventions
+ * (proto/README.md): snake_case fields, int64 as decimal strings, enums as names.
+ */
+export function connectCri(socketPath: string): CriClients {
+  const cri = loadCriPackage();
+  const target = `unix:${socketPath}`;
+  const credentials = grpc.credentials.createInsecure();
+  // Large image lists and container lists exceed grpc-js's 4 MiB receive default.
+  const options = { 'grpc.max_receive_message_length': 64 * 1024 * 1024 };
+  const runtimeClient = new cri.RuntimeService(target, credentials, options);
+  const imageClient = new cri.ImageService(target, credentials, options);
+  return {
+    runtime: promisify<RuntimeServiceDefinition>(runtimeClient, cri.RuntimeService.service),
+    image: promisify<ImageServiceDefinition>(imageClient, cri.ImageService.service),
+    close: () => {
+      runtimeClient.close();
+      imageClient.close();
+    },
+  };
+}
