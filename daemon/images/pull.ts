@@ -1,0 +1,225 @@
+import type { Logger } from 'pino';
+import type { ContentStore } from '../content/content-store.js';
+import { BerthError, invalidArgument } from '../errors/errors.js';
+import { MediaType, type Descriptor, type Digest, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../oci/image-spec.js';
+import { formatReference, parseReference, type ImageReference } from '../oci/reference.js';
+import type { RegistryAuth, RegistryClient } from '../registry/registry-client.js';
+import { chainIDs } from './chain-id.js';
+import { DownloadLimiter } from './download-limiter.js';
+import type { GarbageCollector, Lease } from './gc.js';
+import type { ImageRecord, ImageStore } from './image-store.js';
+import { selectManifest } from './platform.js';
+import { ProgressWatchdog } from './progress-watchdog.js';
+import { asBerthError, type Unpacker } from './unpack.js';
+
+export interface PullLimits {
+  maxConcurrentDownloads: number;
+  /** No bytes for this long while downloading fails the pull; 0 disables. */
+  progressTimeoutMs: number;
+  maxManifestBytes: number;
+}
+
+export interface PullOptions {
+  auth?: RegistryAuth;
+}
+
+/** One pull's state, threaded through its downloads. */
+interface PullRun {
+  ref: ImageReference;
+  name: string;
+  lease: Lease;
+  fetchOpts: { auth?: RegistryAuth; signal: AbortSignal };
+  watchdog: ProgressWatchdog;
+}
+
+/** The name an image is recorded under: a digest reference drops its tag, as Docker and containerd do. */
+export function recordName(ref: ImageReference): string {
+  const { tag, ...rest } = ref;
+  return formatReference(ref.digest !== undefined ? rest : ref);
+}
+
+const schema1 = new Set<string>([MediaType.dockerManifestSchema1, MediaType.dockerManifestSchema1Signed]);
+
+/**
+ * Pulls images: resolve → manifest or index (platform chosen) → config → layers, downloading up to the limit in
+ * parallel while unpacking each layer as soon as it and all layers below it are on disk. The record is written
+ * last, so a pull that dies half-way leaves no visible image, only content GC can collect.
+ */
+export class Puller {
+  private readonly limiter: DownloadLimiter;
+  private readonly inflight = new Map<string, Promise<ImageRecord>>();
+
+  constructor(
+    private readonly store: ImageStore,
+    private readonly content: ContentStore,
+    private readonly registry: RegistryClient,
+    private readonly unpacker: Unpacker,
+    private readonly gc: GarbageCollector,
+    private readonly limits: PullLimits,
+    private readonly platform: Platform,
+    private readonly logger: Logger,
+  ) {
+    this.limiter = new DownloadLimiter(limits.maxConcurrentDownloads);
+  }
+
+  /** Pulls `reference` into `namespace`; a pull of the same name already running is joined, not repeated. */
+  pull(namespace: string, reference: string, opts: PullOptions = {}): Promise<ImageRecord> {
+    const ref = parseReference(reference);
+    const name = recordName(ref);
+    const key = `${namespace}\u0000${name}`;
+    const running = this.inflight.get(key);
+    if (running !== undefined) return running;
+    const lease = this.gc.lease();
+    const pulling = this.execute(namespace, ref, name, lease, opts).finally(() => {
+      this.inflight.delete(key);
+      lease.release();
+    });
+    this.inflight.set(key, pulling);
+    return pulling;
+  }
+
+  private async execute(namespace: string, ref: ImageReference, name: string, lease: Lease, opts: PullOptions): Promise<ImageRecord> {
+    const started = Date.now();
+    const controller = new AbortController();
+    const signal = controller.signal;
+    const watchdog = new ProgressWatchdog(
+      this.limits.progressTimeoutMs,
+      controller,
+      () =>
+        new BerthError(
+          'DeadlineExceeded',
+          `pulling image "${name}": no data arrived from the registry for ${this.limits.progressTimeoutMs / 1000}s; ` +
+            'check the registry or raise cri.image_pull_progress_timeout',
+          { context: { image: name } },
+        ),
+    );
+    const run: PullRun = { ref, name, lease, fetchOpts: { auth: opts.auth, signal }, watchdog };
+    try {
+      const target = await this.registry.resolve(ref, run.fetchOpts);
+      let manifestDesc = target;
+      let doc = await this.fetchJson(run, target);
+      if (isIndex(target, doc)) {
+        manifestDesc = selectManifest((doc as ImageIndex).manifests, this.platform, name);
+        doc = await this.fetchJson(run, manifestDesc);
+      }
+      const manifest = checkManifest(doc, manifestDesc, name);
+      const config = checkConfig(await this.fetchJson(run, manifest.config), manifest, name);
+      const diffIDs = config.rootfs.diff_ids;
+      const chains = chainIDs(diffIDs);
+      for (const c of chains) lease.chains.add(c);
+
+      // Layers below the highest chain already unpacked need neither download nor unpack.
+      let first = chains.length;
+      while (first > 0 && !(await this.unpacker.isUnpacked(chains[first - 1] as Digest))) first--;
+      if (first > 0) await this.gc.settled(chains[first - 1] as Digest);
+      if (first > 0 && !(await this.unpacker.isUnpacked(chains[first - 1] as Digest))) first = 0; // collected meanwhile
+
+      const downloads = manifest.layers.slice(first).map((layer) => this.download(run, layer));
+      // Every download is awaited below or its failure is reported by the first await that throws; none may
+      // reject unobserved once an earlier layer has failed.
+      for (const d of downloads) d.catch(() => undefined);
+      for (let i = first; i < manifest.layers.length; i++) {
+        await downloads[i - first];
+        await this.unpacker.unpack({
+          imageName: name,
+          layer: manifest.layers[i] as Descriptor,
+          diffID: diffIDs[i] as Digest,
+          chainID: chains[i] as Digest,
+          parent: chains[i - 1],
+          signal,
+        });
+      }
+
+      const record: ImageRecord = {
+        name,
+        target,
+        manifest: manifestDesc,
+        configDigest: manifest.config.digest,
+        layers: manifest.layers,
+        diffIDs,
+        ...(chains.length > 0 ? { chainID: chains.at(-1) } : {}),
+        size: manifestDesc.size + manifest.config.size + manifest.layers.reduce((n, l) => n + l.size, 0),
+        createdAt: Date.now(),
+        platform: { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) },
+      };
+      await this.store.put(namespace, record);
+      this.logger.info({ namespace, image: name, id: record.configDigest, ms: Date.now() - started }, 'image pulled');
+      return record;
+    } catch (err) {
+      throw pullError(signal.aborted ? signal.reason : err, name, ref);
+    } finally {
+      watchdog.stop();
+    }
+  }
+
+  /** Downloads a manifest, index or config (size-capped) and parses it. */
+  private async fetchJson(run: PullRun, desc: Descriptor): Promise<unknown> {
+    const { name } = run;
+    const max = this.limits.maxManifestBytes;
+    if (desc.size > max) {
+      throw new BerthError('ResourceExhausted', `image "${name}": ${desc.mediaType} ${desc.digest} is ${desc.size} bytes, over images.max_manifest_bytes (${max})`);
+    }
+    await this.download(run, desc);
+    const bytes = await this.content.readAll(desc.digest, max);
+    try {
+      return JSON.parse(bytes.toString('utf8')) as unknown;
+    } catch (err) {
+      throw new BerthError('DataLoss', `image "${name}": ${desc.digest} is not valid JSON (${(err as Error).message})`, { cause: err });
+    }
+  }
+
+  private async download(run: PullRun, desc: Descriptor): Promise<void> {
+    const { ref, name, lease, fetchOpts, watchdog } = run;
+    lease.digests.add(desc.digest);
+    await this.gc.settled(desc.digest);
+    if ((await this.content.info(desc.digest)) !== undefined) return;
+    await this.limiter.run(() =>
+      watchdog.track((onBytes) =>
+        this.content.ingest({ digest: desc.digest, size: desc.size }, () => this.registry.fetch(ref, desc, fetchOpts), {
+          onProgress: onBytes,
+          signal: fetchOpts.signal,
+        }),
+      ),
+    );
+    this.logger.debug({ image: name, digest: desc.digest, size: desc.size }, 'blob downloaded');
+  }
+}
+
+function isIndex(desc: Descriptor, doc: unknown): boolean {
+  const mediaType = (doc as { mediaType?: unknown }).mediaType ?? desc.mediaType;
+  return mediaType === MediaType.ociIndex || mediaType === MediaType.dockerManifestList || (Array.isArray((doc as ImageIndex).manifests) && !('config' in (doc as object)));
+}
+
+function checkManifest(doc: unknown, desc: Descriptor, name: string): ImageManifest {
+  const m = doc as ImageManifest;
+  if (schema1.has(desc.mediaType) || (doc as { schemaVersion?: unknown }).schemaVersion === 1) {
+    throw invalidArgument(`image "${name}" uses Docker manifest schema 1, which berth does not support; push it again with a current docker or buildah`);
+  }
+  const okDesc = (d: Descriptor | undefined): boolean => typeof d?.digest === 'string' && /^sha256:[a-f0-9]{64}$/.test(d.digest) && Number.isSafeInteger(d.size) && d.size >= 0;
+  if (m === null || typeof m !== 'object' || !okDesc(m.config) || !Array.isArray(m.layers) || !m.layers.every(okDesc)) {
+    throw new BerthError('DataLoss', `image "${name}": manifest ${desc.digest} is not a valid image manifest (needs config and layers descriptors)`);
+  }
+  return m;
+}
+
+function checkConfig(doc: unknown, manifest: ImageManifest, name: string): ImageConfig {
+  const c = doc as ImageConfig;
+  const diffIDs = c?.rootfs?.diff_ids;
+  if (!Array.isArray(diffIDs) || !diffIDs.every((d) => typeof d === 'string' && /^sha256:[a-f0-9]{64}$/.test(d))) {
+    throw new BerthError('DataLoss', `image "${name}": config ${manifest.config.digest} has no valid rootfs.diff_ids`);
+  }
+  if (diffIDs.length !== manifest.layers.length) {
+    throw new BerthError('DataLoss', `image "${name}": config lists ${diffIDs.length} layer diff IDs but the manifest has ${manifest.layers.length} layers`);
+  }
+  return c;
+}
+
+/** Names the image in every failure and tells the operator what to do about auth and missing images. */
+function pullError(err: unknown, name: string, ref: ImageReference): BerthError {
+  const e = asBerthError(err, `pulling image "${name}"`);
+  const authHint = (e.kind === 'Unauthenticated' || e.kind === 'PermissionDenied') && !/credentials|pull secret/.test(e.message);
+  if (e.message.includes(name) && !authHint) return e;
+  let message = e.message.includes(name) ? e.message : `pulling image "${name}": ${e.message}`;
+  if (authHint) message += `; check the image pull secret or the credentials for ${ref.domain}`;
+  return new BerthError(e.kind, message, { cause: e, context: { ...e.context, image: name } });
+}

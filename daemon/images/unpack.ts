@@ -1,0 +1,121 @@
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { ContentStore } from '../content/content-store.js';
+import { BerthError, type ErrorKind } from '../errors/errors.js';
+import type { Descriptor, Digest } from '../oci/image-spec.js';
+import { isSnapshotError, type SnapshotErrorCode } from '../../snapshotter/errors.js';
+import type { Snapshotter } from '../../snapshotter/snapshotter.js';
+import { EXTRACT_PREFIX } from './gc.js';
+
+export interface LayerLimits {
+  maxUnpackedBytes: number;
+  maxEntries: number;
+}
+
+/** Writes one (possibly compressed) layer tar into `upperDir` and reports the digest of the uncompressed tar. */
+export type ApplyLayer = (opts: {
+  upperDir: string;
+  lowerDirs: string[];
+  layer: Readable;
+  mediaType: string;
+  limits: LayerLimits;
+  signal?: AbortSignal;
+}) => Promise<{ diffID: Digest; size: number }>;
+
+export interface UnpackStep {
+  /** For error messages: the image being pulled. */
+  imageName: string;
+  layer: Descriptor;
+  diffID: Digest;
+  chainID: Digest;
+  /** Chain ID of the layer below; absent for the bottom layer. */
+  parent?: Digest;
+  signal?: AbortSignal;
+}
+
+const snapshotKinds: Record<SnapshotErrorCode, ErrorKind> = {
+  NotFound: 'NotFound',
+  AlreadyExists: 'AlreadyExists',
+  FailedPrecondition: 'FailedPrecondition',
+  InvalidLayer: 'FailedPrecondition',
+  LimitExceeded: 'ResourceExhausted',
+};
+
+/**
+ * Turns downloaded layers into committed snapshots keyed by chain ID: prepare `extract-<random>-<chainID>` on the
+ * parent, apply the layer into its upper dir, check the diff ID against the image config, commit. A failed layer
+ * leaves no snapshot behind. One chain is unpacked once at a time in this process; a concurrent request for the
+ * same chain waits for that unpack.
+ */
+export class Unpacker {
+  private readonly inflight = new Map<Digest, Promise<void>>();
+
+  constructor(
+    private readonly snapshotter: Snapshotter,
+    private readonly content: ContentStore,
+    private readonly applyLayer: ApplyLayer,
+    private readonly limits: LayerLimits,
+  ) {}
+
+  async isUnpacked(chainID: Digest): Promise<boolean> {
+    return (await this.snapshotter.stat(chainID))?.kind === 'committed';
+  }
+
+  async unpack(step: UnpackStep): Promise<void> {
+    for (;;) {
+      const running = this.inflight.get(step.chainID);
+      if (running === undefined) break;
+      // The other unpack's failure may be its own (cancelled) pull's; check the result and retry if absent.
+      await running.catch(() => undefined);
+    }
+    if (await this.isUnpacked(step.chainID)) return;
+    const work = this.extract(step).finally(() => this.inflight.delete(step.chainID));
+    this.inflight.set(step.chainID, work);
+    await work;
+  }
+
+  private async extract(step: UnpackStep): Promise<void> {
+    const key = `${EXTRACT_PREFIX}${randomBytes(6).toString('hex')}-${step.chainID}`;
+    const where = `image "${step.imageName}" layer ${step.layer.digest}`;
+    try {
+      await this.snapshotter.prepare(key, step.parent, { 'berth.io/image': step.imageName, 'berth.io/layer': step.layer.digest });
+    } catch (err) {
+      throw asBerthError(err, `unpacking ${where}: preparing a snapshot`);
+    }
+    try {
+      const [upperDir, lowerDirs] = await Promise.all([this.snapshotter.upperDir(key), this.snapshotter.lowerDirs(key)]);
+      const layer = await this.content.openRead(step.layer.digest);
+      const applied = await this.applyLayer({ upperDir, lowerDirs, layer, mediaType: step.layer.mediaType, limits: this.limits, signal: step.signal });
+      if (applied.diffID !== step.diffID) {
+        throw new BerthError(
+          'DataLoss',
+          `unpacking ${where}: its uncompressed digest is ${applied.diffID} but the image config lists ${step.diffID}; the image is corrupt, push it again`,
+          { context: { image: step.imageName, layer: step.layer.digest } },
+        );
+      }
+      try {
+        await this.snapshotter.commit(step.chainID, key, { 'berth.io/diff-id': step.diffID });
+      } catch (err) {
+        // Another process (or a pull that bypassed this unpacker) committed the same chain first: same content.
+        if (!isSnapshotError(err, 'AlreadyExists')) throw err;
+        await this.snapshotter.remove(key);
+      }
+    } catch (err) {
+      await this.snapshotter.remove(key).catch((cleanupErr: unknown) => {
+        // The failure that matters is `err`; the leftover is collected by GC as an extract- snapshot.
+        if (err instanceof Error) err.message += ` (and removing snapshot ${key} failed: ${String(cleanupErr)})`;
+      });
+      throw asBerthError(err, `unpacking ${where}`);
+    }
+  }
+}
+
+/** Snapshotter failures carry their own codes; this is where the image service turns them into error kinds. */
+export function asBerthError(err: unknown, doing: string): BerthError {
+  if (err instanceof BerthError) return err;
+  if (isSnapshotError(err)) {
+    const hint = err.code === 'InvalidLayer' ? '; the image is malformed or hostile and was refused' : err.code === 'LimitExceeded' ? '; raise the [images] limits if the image is trusted' : '';
+    return new BerthError(snapshotKinds[err.code], `${doing}: ${err.message}${hint}`, { cause: err, context: { ...err.context } });
+  }
+  return new BerthError('Internal', `${doing}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
