@@ -1,0 +1,289 @@
+/**
+ * The daemon's handle on a berth-shim: start one detached, reconnect to one after a restart, and call the
+ * protocol (shim/protocol.ts) with typed methods. berthd imports this file and shim/protocol.ts only.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { ShimError } from './errors.js';
+import {
+  bundlePaths, encodeFrame, FrameReader, parseServerFrame, PROTOCOL_VERSION,
+  type CreateParams, type ExecParams, type ExecResult, type ExitStatus, type HelloResult, type KillParams,
+  type Method, type Methods, type OciResources, type StartResult, type StateResult, type StatsResult,
+} from './protocol.js';
+
+export { ShimError, isShimError } from './errors.js';
+export type { ExecResult, ExitStatus, StateResult, StatsResult, StartResult } from './protocol.js';
+
+/** Exec output decoded from the wire. */
+export interface ExecOutput extends Omit<ExecResult, 'stdout' | 'stderr'> {
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: ShimError) => void;
+}
+
+export class ShimClient {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly exitListeners = new Set<(id: string, exit: ExitStatus) => void>();
+  private readonly closeListeners = new Set<() => void>();
+  private closed = false;
+  /** Filled by the hello that connect() sends. */
+  info: HelloResult = { version: PROTOCOL_VERSION, shimPid: 0, bundle: null, id: null };
+
+  private constructor(private readonly socket: net.Socket, readonly socketPath: string) {
+    const reader = new FrameReader();
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const f of reader.push(chunk)) this.dispatch(parseServerFrame(f));
+      } catch (err) {
+        socket.destroy(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.handleClose());
+  }
+
+  /** Connects to a shim socket and says hello. Fails with ShimError('Unavailable') if nobody listens. */
+  static async connect(socketPath: string): Promise<ShimClient> {
+    const socket = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect(socketPath);
+      s.once('connect', () => {
+        s.off('error', reject);
+        resolve(s);
+      });
+      s.once('error', reject);
+    }).catch((err: unknown) => {
+      throw new ShimError('Unavailable', `cannot connect to berth-shim at ${socketPath}: ${err instanceof Error ? err.message : String(err)}; the shim has exited (read exit.json in its bundle)`, { cause: err });
+    });
+    const client = new ShimClient(socket, socketPath);
+    client.info = await client.call('hello', { version: PROTOCOL_VERSION });
+    return client;
+  }
+
+  /** Sends one request; resolves with its result or rejects with the shim's ShimError. */
+  call<M extends Method>(method: M, params: Methods[M]['params']): Promise<Methods[M]['result']> {
+    if (this.closed) return Promise.reject(new ShimError('Unavailable', `connection to berth-shim at ${this.socketPath} is closed; reconnect with connectShim`));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.socket.write(encodeFrame({ id, method, params: params as Record<string, unknown> }));
+    });
+  }
+
+  create(params: CreateParams): Promise<{ pid: number }> {
+    return this.call('create', params);
+  }
+
+  state(): Promise<StateResult> {
+    return this.call('state', {});
+  }
+
+  start(): Promise<StartResult> {
+    return this.call('start', {});
+  }
+
+  async kill(signal: KillParams['signal'], all = false): Promise<void> {
+    await this.call('kill', { signal, all });
+  }
+
+  /** Runs a process in the container and returns its output (at most 16 MiB of both streams together). */
+  async exec(params: ExecParams): Promise<ExecOutput> {
+    const r = await this.call('exec', params);
+    return { ...r, stdout: Buffer.from(r.stdout, 'base64'), stderr: Buffer.from(r.stderr, 'base64') };
+  }
+
+  async update(resources: OciResources): Promise<void> {
+    await this.call('update', { resources });
+  }
+
+  stats(): Promise<StatsResult> {
+    return this.call('stats', {});
+  }
+
+  async reopenLog(): Promise<void> {
+    await this.call('reopenLog', {});
+  }
+
+  /** Resolves when the container's init has exited (its status already durable in exit.json). */
+  async wait(): Promise<ExitStatus> {
+    return (await this.call('wait', {})).exit;
+  }
+
+  /** Deletes the container; the shim exits after answering. */
+  async delete(force = false): Promise<ExitStatus | null> {
+    const r = await this.call('delete', { force });
+    return r.exit;
+  }
+
+  /** Stops a shim that owns no live container (a spare, or one whose create failed). */
+  async shutdown(): Promise<void> {
+    await this.call('shutdown', {});
+  }
+
+  /** Exit events of the container; returns the unsubscribe function. */
+  onExit(listener: (id: string, exit: ExitStatus) => void): () => void {
+    this.exitListeners.add(listener);
+    return () => this.exitListeners.delete(listener);
+  }
+
+  /** Called once when the connection is gone (the shim exited or was killed). */
+  onClose(listener: () => void): () => void {
+    this.closeListeners.add(listener);
+    return () => this.closeListeners.delete(listener);
+  }
+
+  private handleClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const err = new ShimError('Unavailable', `connection to berth-shim at ${this.socketPath} closed before it answered`);
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    for (const l of this.closeListeners) l();
+  }
+
+  /** Drops the connection; the shim and its container keep running. */
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private dispatch(frame: ReturnType<typeof parseServerFrame>): void {
+    if ('event' in frame) {
+      if (frame.event === 'exit') {
+        const d = frame.data as { id: string; exit: ExitStatus };
+        for (const l of this.exitListeners) l(d.id, d.exit);
+      }
+      return;
+    }
+    const p = this.pending.get(frame.id);
+    if (p === undefined) return;
+    this.pending.delete(frame.id);
+    if ('error' in frame) p.reject(new ShimError(frame.error.code, frame.error.message));
+    else p.resolve(frame.result);
+  }
+}
+
+export interface SpawnShimOptions {
+  /** Where the shim listens until a create moves its socket into the bundle (for a bundle: <bundle>/shim.sock). */
+  socket: string;
+  /** The shim's own stdout/stderr; null sends them to /dev/null. */
+  logFile: string | null;
+  /** dist/shim/main.js; defaults to the one beside this module. */
+  shimPath?: string;
+  /** The node binary; defaults to the daemon's own. */
+  nodePath?: string;
+}
+
+export interface StartShimOptions {
+  bundle: string;
+  id: string;
+  namespace: string;
+  /** runc or crun: a name in PATH or an absolute path. */
+  runtime: string;
+  /** Extra global runtime flags, e.g. ["--systemd-cgroup"]. */
+  runtimeArgs: string[];
+  /** The runtime's --root, `<state>/runc/<namespace>`. */
+  runcRoot: string;
+  /** CRI log file, or "" to discard output. */
+  logPath: string;
+  stdin: boolean;
+  tty: boolean;
+  shimPath?: string;
+  nodePath?: string;
+}
+
+/**
+ * V8 flags for the shim: a small young generation and heap cap keep an idle shim's resident memory near a
+ * bare node's (measured in bench/shim-footprint.ts, figures in docs/ARCHITECTURE.md).
+ */
+export const SHIM_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--max-old-space-size=64'];
+
+/** dist/shim/main.js: beside this module once built; from the sources (tests), the built copy in dist/. */
+export function defaultShimPath(): string {
+  const here = fileURLToPath(import.meta.url);
+  return here.endsWith('.ts') ? fileURLToPath(new URL('../dist/shim/main.js', import.meta.url)) : fileURLToPath(new URL('./main.js', import.meta.url));
+}
+
+/**
+ * Starts a shim in its own session (setsid) with no tie to the caller: the caller may be killed with
+ * SIGKILL and the shim carries on. Resolves once the shim listens (it writes "ready" on an inherited pipe and
+ * closes it, so there is no polling); returns its pid.
+ */
+export async function spawnShim(opts: SpawnShimOptions): Promise<number> {
+  const out = opts.logFile === null ? 'ignore' : fs.openSync(opts.logFile, 'a', 0o640);
+  const shimPath = opts.shimPath ?? defaultShimPath();
+  let child;
+  try {
+    child = spawn(opts.nodePath ?? process.execPath, [...SHIM_NODE_FLAGS, shimPath, '--socket', opts.socket, '--ready-fd', '3'], {
+      detached: true,
+      stdio: ['ignore', out, out, 'pipe'],
+      cwd: '/',
+    });
+  } finally {
+    if (typeof out === 'number') fs.closeSync(out);
+  }
+  const ready = child.stdio[3];
+  if (ready === null || ready === undefined) throw new ShimError('Internal', 'berth-shim was spawned without its ready pipe');
+  const message = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    ready.on('data', (d: Buffer) => { text += d.toString(); });
+    ready.once('close', () => resolve(text));
+    child.once('error', (err) => reject(new ShimError('Unavailable', `cannot start berth-shim (${shimPath}): ${err.message}`, { cause: err })));
+  });
+  child.unref();
+  if (message !== 'ready\n') {
+    const why = message.replace(/^error: /, '').trim() || `it exited before listening (see ${opts.logFile ?? 'its log'})`;
+    throw new ShimError('Unavailable', `berth-shim for ${opts.socket} failed to start: ${why}`);
+  }
+  if (child.pid === undefined) throw new ShimError('Internal', 'berth-shim has no pid after starting');
+  return child.pid;
+}
+
+/**
+ * Starts the shim for one container and creates the container (runc create); the container is then
+ * 'created' and waits for client.start(). On a failed create the shim is shut down and the error thrown.
+ */
+export async function startShim(opts: StartShimOptions): Promise<ShimClient> {
+  const paths = bundlePaths(opts.bundle);
+  await spawnShim({ socket: paths.socket, logFile: paths.shimLog, shimPath: opts.shimPath, nodePath: opts.nodePath });
+  const client = await ShimClient.connect(paths.socket);
+  try {
+    await client.create({
+      bundle: opts.bundle,
+      id: opts.id,
+      namespace: opts.namespace,
+      runtime: { binary: opts.runtime, args: opts.runtimeArgs, root: opts.runcRoot },
+      logPath: opts.logPath,
+      stdin: opts.stdin,
+      tty: opts.tty,
+    });
+  } catch (err) {
+    // The create error is the one to report; a shim that cannot even shut down is already gone.
+    await client.shutdown().catch(() => undefined);
+    client.close();
+    throw err;
+  }
+  return client;
+}
+
+/** Reconnects to the shim of a bundle (after a daemon restart). */
+export function connectShim(bundle: string): Promise<ShimClient> {
+  return ShimClient.connect(bundlePaths(bundle).socket);
+}
+
+/** The exit status the shim recorded in the bundle, for when the shim itself is gone; null if none. */
+export function readExitStatus(bundle: string): ExitStatus | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(bundlePaths(bundle).exitStatus, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  return JSON.parse(text) as ExitStatus;
+}

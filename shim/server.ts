@@ -1,0 +1,206 @@
+/**
+ * The shim's side of the protocol (shim/protocol.ts): accepts connections on the socket, requires a hello,
+ * dispatches requests to the one Container, and broadcasts exit events. The shim stays up after its container
+ * exits, with or without a client, until a delete or shutdown collects the status.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Container } from './container.js';
+import { ShimError, toShimError } from './errors.js';
+import {
+  bundlePaths, encodeFrame, FrameReader, parseRequest, PROTOCOL_VERSION,
+  type CreateParams, type DeleteParams, type EventFrame, type ExecParams, type ExitStatus, type KillParams,
+  type Method, type RequestFrame, type ResponseFrame, type UpdateParams,
+} from './protocol.js';
+import type { Reaper } from './reaper.js';
+
+interface Connection {
+  socket: net.Socket;
+  greeted: boolean;
+}
+
+function requireString(v: unknown, name: string): string {
+  if (typeof v !== 'string' || v === '') throw new ShimError('InvalidArgument', `create: "${name}" must be a non-empty string`);
+  return v;
+}
+
+function parseCreate(p: Record<string, unknown>): CreateParams {
+  const rt = p.runtime;
+  if (typeof rt !== 'object' || rt === null) throw new ShimError('InvalidArgument', 'create: "runtime" must be an object {binary, args, root}');
+  const r = rt as Record<string, unknown>;
+  const args = r.args ?? [];
+  if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) throw new ShimError('InvalidArgument', 'create: "runtime.args" must be an array of strings');
+  const bundle = requireString(p.bundle, 'bundle');
+  if (!path.isAbsolute(bundle)) throw new ShimError('InvalidArgument', `create: bundle "${bundle}" must be an absolute path`);
+  const id = requireString(p.id, 'id');
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) throw new ShimError('InvalidArgument', `create: container id "${id}" may hold only letters, digits, "_", "." and "-"`);
+  const logPath = p.logPath ?? '';
+  if (typeof logPath !== 'string') throw new ShimError('InvalidArgument', 'create: "logPath" must be a string');
+  return {
+    bundle,
+    id,
+    namespace: requireString(p.namespace, 'namespace'),
+    runtime: { binary: requireString(r.binary, 'runtime.binary'), args: args as string[], root: requireString(r.root, 'runtime.root') },
+    logPath,
+    stdin: p.stdin === true,
+    tty: p.tty === true,
+  };
+}
+
+export class ShimServer {
+  private container: Container | null = null;
+  private readonly connections = new Set<Connection>();
+  private readonly server: net.Server;
+  private exiting = false;
+
+  constructor(
+    private socketPath: string,
+    private readonly reaper: Reaper,
+  ) {
+    this.server = net.createServer((socket) => this.accept(socket));
+  }
+
+  listen(): Promise<void> {
+    fs.rmSync(this.socketPath, { force: true });
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.socketPath, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  private accept(socket: net.Socket): void {
+    const conn: Connection = { socket, greeted: false };
+    this.connections.add(conn);
+    const reader = new FrameReader();
+    socket.on('data', (chunk: Buffer) => {
+      let frames: unknown[];
+      try {
+        frames = reader.push(chunk);
+      } catch (err) {
+        this.send(conn, { id: 0, error: toShimError(err, 'ProtocolError', 'unreadable frame').toBody() });
+        socket.destroy();
+        return;
+      }
+      for (const f of frames) void this.handle(conn, f);
+    });
+    // A vanished client is normal (daemon restart); its pending answers are dropped, the shim carries on.
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.connections.delete(conn));
+  }
+
+  private async handle(conn: Connection, raw: unknown): Promise<void> {
+    let req: RequestFrame;
+    try {
+      req = parseRequest(raw);
+    } catch (err) {
+      const id = typeof raw === 'object' && raw !== null && typeof (raw as { id?: unknown }).id === 'number' ? (raw as { id: number }).id : 0;
+      this.send(conn, { id, error: toShimError(err, 'ProtocolError', 'bad request').toBody() });
+      return;
+    }
+    try {
+      if (req.method !== 'hello' && !conn.greeted) throw new ShimError('ProtocolError', `${req.method} before hello; send hello {version: ${PROTOCOL_VERSION}} first`);
+      const result = await this.dispatch(conn, req.method, req.params);
+      this.send(conn, { id: req.id, result });
+      if ((req.method === 'delete' || req.method === 'shutdown') && this.exiting) this.exitAfterFlush(conn);
+    } catch (err) {
+      this.send(conn, { id: req.id, error: toShimError(err, 'Internal', `${req.method} failed`).toBody() });
+    }
+  }
+
+  private async dispatch(conn: Connection, method: Method, params: Record<string, unknown>): Promise<unknown> {
+    switch (method) {
+      case 'hello': {
+        if (params.version !== PROTOCOL_VERSION) {
+          throw new ShimError('Unsupported', `protocol version ${String(params.version)} is not spoken by this berth-shim (it speaks ${PROTOCOL_VERSION}); restart the shim with a matching berth build`);
+        }
+        conn.greeted = true;
+        return { version: PROTOCOL_VERSION, shimPid: process.pid, bundle: this.container?.params.bundle ?? null, id: this.container?.params.id ?? null };
+      }
+      case 'create':
+        return this.create(parseCreate(params));
+      case 'state':
+        return this.current().state(process.pid);
+      case 'start': {
+        const r = await this.current().start();
+        return { pid: r.pid, startedAtNs: r.startedAtNs.toString() };
+      }
+      case 'kill':
+        await this.current().kill(params as unknown as KillParams);
+        return { ok: true };
+      case 'exec': {
+        const p = params as unknown as ExecParams;
+        if (typeof p.process !== 'object' || p.process === null) throw new ShimError('InvalidArgument', 'exec: "process" must be an OCI process object');
+        return this.current().exec({ process: p.process, timeoutMs: typeof p.timeoutMs === 'number' ? p.timeoutMs : 0 });
+      }
+      case 'update': {
+        const p = params as unknown as UpdateParams;
+        if (typeof p.resources !== 'object' || p.resources === null) throw new ShimError('InvalidArgument', 'update: "resources" must be an OCI linux.resources object');
+        await this.current().update(p.resources);
+        return { ok: true };
+      }
+      case 'stats':
+        return this.current().stats();
+      case 'reopenLog':
+        this.current().reopenLog();
+        return { ok: true };
+      case 'wait':
+        return { exit: await this.current().wait() };
+      case 'delete': {
+        const exit = await this.current().delete((params as Partial<DeleteParams>).force === true);
+        this.exiting = true;
+        return { exit };
+      }
+      case 'shutdown': {
+        const status = this.container?.state(process.pid).status;
+        if (status !== undefined && status !== 'unknown' && status !== 'deleted') {
+          throw new ShimError('FailedPrecondition', `container ${this.container?.params.id} is ${status}; delete it before shutting its shim down`);
+        }
+        this.exiting = true;
+        return { ok: true };
+      }
+    }
+  }
+
+  private async create(params: CreateParams): Promise<{ pid: number }> {
+    if (this.container !== null && this.container.state(process.pid).status !== 'unknown') {
+      throw new ShimError('AlreadyExists', `this shim already owns container ${this.container.params.id}; start another shim for ${params.id}`);
+    }
+    const paths = bundlePaths(params.bundle);
+    if (!fs.existsSync(`${params.bundle}/config.json`)) throw new ShimError('InvalidArgument', `create: bundle ${params.bundle} has no config.json`);
+    // A spare shim listens elsewhere until it learns its bundle; the bound socket moves with a rename.
+    if (path.resolve(this.socketPath) !== path.resolve(paths.socket)) {
+      fs.renameSync(this.socketPath, paths.socket);
+      this.socketPath = paths.socket;
+    }
+    fs.writeFileSync(paths.shimPid, `${process.pid}\n`);
+    this.container = new Container(params, this.reaper, (exit) => this.broadcastExit(params.id, exit));
+    return { pid: await this.container.create() };
+  }
+
+  private current(): Container {
+    if (this.container === null) throw new ShimError('FailedPrecondition', 'this shim has no container yet; send create first');
+    return this.container;
+  }
+
+  private broadcastExit(id: string, exit: ExitStatus): void {
+    const frame: EventFrame = { event: 'exit', data: { id, exit } };
+    for (const c of this.connections) if (c.greeted) this.send(c, frame);
+  }
+
+  private send(conn: Connection, frame: ResponseFrame | EventFrame): void {
+    if (!conn.socket.destroyed) conn.socket.write(encodeFrame(frame));
+  }
+
+  /** The status was handed over: close the socket, flush the answer, and exit. */
+  private exitAfterFlush(conn: Connection): void {
+    this.server.close();
+    fs.rmSync(this.socketPath, { force: true });
+    const done = (): void => process.exit(0);
+    if (conn.socket.destroyed) done();
+    else conn.socket.end(done);
+  }
+}
