@@ -1,31 +1,12 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'smol-toml';
-import { spawnDaemon, waitForSocket } from './daemon-process.js';
-import { killTrees, listProcesses } from './processes.js';
-import { unmountUnder } from './mounts.js';
+import { launchRuntime } from './runtime-lifecycle.js';
+import type { RunningRuntime, RuntimeOptions } from './runtime-under-test.js';
 
-export interface ContainerdOptions {
-  /** Directory of hosts.toml files (containerd's `config_path`), e.g. mapping a loopback registry to http. */
-  certsDir: string;
-  cniConfDir: string;
-  cniBinDir: string;
-  sandboxImage: string;
-  /** Parent of the temp directory holding root, state, socket and log. Default /var/tmp. */
-  parentDir?: string;
+export interface ContainerdOptions extends RuntimeOptions {
   /** containerd binary. Default: `containerd` from PATH (Debian's 1.6.x). */
   binary?: string;
-}
-
-/** A containerd started for one benchmark run, isolated from any system containerd. */
-export interface RunningContainerd {
-  socket: string;
-  /** `unix://` + socket, the form crictl and gRPC clients take. */
-  endpoint: string;
-  dir: string;
-  logFile: string;
-  /** Stop containerd, kill the shims it left, unmount everything under its dirs and delete them. */
-  stop(): Promise<void>;
 }
 
 /**
@@ -75,30 +56,11 @@ export function containerdConfig(dir: string, opts: ContainerdOptions): string {
   });
 }
 
-export async function startContainerd(opts: ContainerdOptions): Promise<RunningContainerd> {
+export async function startContainerd(opts: ContainerdOptions): Promise<RunningRuntime> {
   const dir = await mkdtemp(join(opts.parentDir ?? '/var/tmp', 'bench-containerd-'));
   const socket = join(dir, 'containerd.sock');
   const configFile = join(dir, 'config.toml');
   await writeFile(configFile, containerdConfig(dir, opts));
-  const logFile = join(dir, 'containerd.log');
-  const daemon = spawnDaemon(opts.binary ?? 'containerd', ['--config', configFile], logFile);
-
-  const stop = async (): Promise<void> => {
-    await daemon.terminate();
-    // Shims outlive containerd by design; ours are the ones told to call back to our socket.
-    const shims = (await listProcesses()).filter(
-      (p) => p.argv.some((a) => a.includes('containerd-shim')) && p.argv.includes(socket),
-    );
-    await killTrees(shims.map((p) => p.pid));
-    await unmountUnder(dir);
-    await rm(dir, { recursive: true, force: true });
-  };
-
-  try {
-    await waitForSocket(daemon, socket);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { socket, endpoint: `unix://${socket}`, dir, logFile, stop };
+  // Our shims are told to call back to our socket, so their argv names our dir and teardown finds them.
+  return launchRuntime(dir, socket, opts.binary ?? 'containerd', ['--config', configFile], 'containerd.log');
 }

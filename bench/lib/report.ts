@@ -1,0 +1,39 @@
+/** One measured quantity for both runtimes. A missing value is printed as '-'; the ratio needs both. */
+export interface ResultRow {
+  metric: string;
+  unit: string;
+  berth?: number | undefined;
+  containerd?: number | undefined;
+}
+
+function formatValue(v: number | undefined, unit: string): string {
+  if (v === undefined || Number.isNaN(v)) return '-';
+  const digits = Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2;
+  return `${v.toFixed(digits)} ${unit}`;
+}
+
+/** berth/containerd: below 1 means berth is faster (or smaller). */
+export function ratio(berth: number | undefined, containerd: number | undefined): string {
+  if (berth === undefined || containerd === undefined || containerd === 0) return '-';
+  if (Number.isNaN(berth) || Number.isNaN(containerd)) return '-';
+  return `${(berth / containerd).toFixed(2)}x`;
+}
+
+/** The comparison table every bench prints: metric, berth, containerd, ratio (berth/containerd). */
+export function formatTable(title: string, rows: ResultRow[], notes: string[] = []): string {
+  const header = ['metric', 'berth', 'containerd', 'ratio'];
+  const cells = rows.map((r) => [r.metric, formatValue(r.berth, r.unit), formatValue(r.containerd, r.unit), ratio(r.berth, r.containerd)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
+  const line = (c: string[]): string => c.map((v, i) => (i === 0 ? v.padEnd(widths[i] as number) : v.padStart(widths[i] as number))).join('  ');
+  return [
+    `== ${title}`,
+    line(header),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...cells.map(line),
+    ...notes.map((n) => `note: ${n}`),
+  ].join('\n');
+}
+
+export function printTable(title: string, rows: ResultRow[], notes: string[] = []): void {
+  process.stdout.write(`${formatTable(title, rows, notes)}\n`);
+}
