@@ -12,18 +12,14 @@ export const LIBC_PROTOTYPES = {
   mount: 'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)',
   umount2: 'int umount2(const char *target, int flags)',
   sethostname: 'int sethostname(const char *name, size_t len)',
-  gettid: 'int gettid(void)',
 } as const;
 
-export const CLONE_NEWNS = 0x00020000;
 export const CLONE_NEWUTS = 0x04000000;
 export const CLONE_NEWIPC = 0x08000000;
 export const CLONE_NEWNET = 0x40000000;
 
 export const MS_BIND = 0x1000;
 export const MS_REC = 0x4000;
-export const MS_PRIVATE = 1 << 18;
-export const MS_SLAVE = 1 << 19;
 export const MS_SHARED = 1 << 20;
 
 export const MNT_DETACH = 2;
@@ -32,7 +28,6 @@ export const MNT_DETACH = 2;
 export const ERRNO_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
   Object.entries(koffi.os.errno).map(([name, value]) => [value, name]),
 );
-
 
 /**
  * A failed system call. `code` is the errno name (EINVAL, EPERM...), so callers branch on it the way they
@@ -60,12 +55,8 @@ function bind() {
   const lib = koffi.load(LIBC_PATH);
   const fn = <K extends keyof typeof LIBC_PROTOTYPES>(name: K) => lib.func(LIBC_PROTOTYPES[name]);
   return {
-    unshare: fn('unshare'),
-    setns: fn('setns'),
     mount: fn('mount'),
     umount2: fn('umount2'),
-    sethostname: fn('sethostname'),
-    gettid: fn('gettid'),
   };
 }
 
@@ -83,8 +74,8 @@ function check(result: number, syscall: string, detail: string): number {
 }
 
 /*
- * Every call below is synchronous and runs on the calling thread. unshare/setns/sethostname change only that
- * thread; never call them on the daemon's main thread (use namespace-pins.ts, which confines them to a worker).
+ * Synchronous and cheap (microseconds). unshare, setns and sethostname are deliberately not bound here: they
+ * change the calling thread's namespaces, so only the namespace worker (namespace-worker.ts) calls them.
  */
 
 export function mount(source: string | null, target: string, fstype: string | null, flags: number): void {
@@ -93,12 +84,4 @@ export function mount(source: string | null, target: string, fstype: string | nu
 
 export function umount2(target: string, flags: number): void {
   check(libc().umount2(target, flags), 'umount2', target);
-}
-
-export function setns(fd: number, nstype: number): void {
-  check(libc().setns(fd, nstype), 'setns', `fd ${fd}, type 0x${nstype.toString(16)}`);
-}
-
-export function gettid(): number {
-  return libc().gettid() as number;
 }

@@ -22,6 +22,9 @@ export interface CreateNamespacesOptions {
   hostname?: string;
 }
 
+/** The namespace worker's thread name (/proc/<pid>/task/<tid>/comm, at most 15 bytes). */
+export const NAMESPACE_THREAD_NAME = 'berth-nspin';
+
 /** statfs(2) f_type of nsfs: a path with it is a live namespace pin. */
 const NSFS_MAGIC = 0x6e736673;
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -183,6 +186,7 @@ class NamespaceWorker {
       prototypes: LIBC_PROTOTYPES,
       flags: { net: CLONE_NEWNET, ipc: CLONE_NEWIPC, uts: CLONE_NEWUTS, bind: MS_BIND },
       errnoNames: { ...ERRNO_NAMES },
+      threadName: NAMESPACE_THREAD_NAME,
     };
     this.worker = new Worker(`(${namespaceWorkerMain.toString()})(require)`, { eval: true, workerData: data });
     this.worker.unref();

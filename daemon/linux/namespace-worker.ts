@@ -11,9 +11,10 @@
 export interface NamespaceWorkerData {
   koffiPath: string;
   libcPath: string;
-  prototypes: Record<'unshare' | 'setns' | 'mount' | 'sethostname' | 'gettid', string>;
+  prototypes: Record<'unshare' | 'setns' | 'mount' | 'sethostname', string>;
   flags: { net: number; ipc: number; uts: number; bind: number };
   errnoNames: Record<number, string>;
+  threadName: string;
 }
 
 export type NamespaceKind = 'net' | 'ipc' | 'uts';
@@ -33,7 +34,7 @@ export interface WorkerFailure {
 }
 
 export type PinReply =
-  | { seq: number; ok: true; tid: number }
+  | { seq: number; ok: true }
   | { seq: number; ok: false; failure: WorkerFailure; threadTainted: boolean };
 
 export type NamespaceWorkerMain = (require: NodeRequire) => void;
@@ -53,7 +54,8 @@ export const namespaceWorkerMain: NamespaceWorkerMain = (require) => {
   const setns = lib.func(data.prototypes.setns);
   const mount = lib.func(data.prototypes.mount);
   const sethostname = lib.func(data.prototypes.sethostname);
-  const tid = lib.func(data.prototypes.gettid)() as number;
+  // Named so `ps -T` (and the tests) can tell this thread apart from the rest of the daemon.
+  fs.writeFileSync('/proc/thread-self/comm', data.threadName);
   const kinds = ['net', 'ipc', 'uts'] as const;
   const nsPath = (kind: NamespaceKind) => `/proc/thread-self/ns/${kind}`;
   const home = Object.fromEntries(kinds.map((kind) => [kind, { fd: fs.openSync(nsPath(kind), 'r'), link: fs.readlinkSync(nsPath(kind)) }]));
@@ -86,7 +88,7 @@ export const namespaceWorkerMain: NamespaceWorkerMain = (require) => {
       if (setns(home[kind]!.fd, data.flags[kind]) === -1 || fs.readlinkSync(nsPath(kind)) !== home[kind]!.link) tainted = true;
     }
     if (failure === undefined) {
-      parentPort!.postMessage({ seq: req.seq, ok: true, tid } satisfies PinReply);
+      parentPort!.postMessage({ seq: req.seq, ok: true } satisfies PinReply);
     } else {
       parentPort!.postMessage({ seq: req.seq, ok: false, failure, threadTainted: tainted } satisfies PinReply);
     }

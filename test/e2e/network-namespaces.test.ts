@@ -1,0 +1,118 @@
+import { mkdtemp, readlink, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { isBerthError } from '../../daemon/errors/errors.js';
+import { NAMESPACE_THREAD_NAME, NamespacePins } from '../../daemon/linux/namespace-pins.js';
+import { execa } from 'execa';
+import { inNetns, mountsUnder, removePinRoot, threadNamespaces, threadsNamed } from '../harness/network.js';
+
+describe('namespace pins', () => {
+  let state: string;
+  let pins: NamespacePins;
+  const home = { net: '', ipc: '', uts: '' };
+
+  beforeAll(async () => {
+    state = await mkdtemp('/var/tmp/berth-ns-');
+    pins = new NamespacePins(state);
+    for (const kind of ['net', 'ipc', 'uts'] as const) home[kind] = await readlink(`/proc/self/ns/${kind}`);
+  });
+
+  afterAll(async () => {
+    await pins.close();
+    await removePinRoot(state);
+  });
+
+  test('creates net, ipc and uts namespaces with the hostname set, leaving every daemon thread where it was', async () => {
+    const hostBefore = hostname();
+    const paths = await pins.create('pod-a', { kinds: ['net', 'ipc', 'uts'], hostname: 'pod-a-host' });
+    expect(paths).toEqual({ net: `${state}/netns/pod-a`, ipc: `${state}/ns/pod-a/ipc`, uts: `${state}/ns/pod-a/uts` });
+    for (const path of Object.values(paths)) expect(await NamespacePins.isPinned(path)).toBe(true);
+
+    // The pins are distinct, new namespaces.
+    const { stdout: podNet } = await execa('nsenter', [`--net=${paths.net}`, 'readlink', '/proc/self/ns/net']);
+    expect(podNet).not.toBe(home.net);
+    const { stdout: podHost } = await execa('nsenter', [`--uts=${paths.uts}`, 'hostname']);
+    expect(podHost).toBe('pod-a-host');
+    const { stdout: podIpc } = await execa('nsenter', [`--ipc=${paths.ipc}`, 'readlink', '/proc/self/ns/ipc']);
+    expect(podIpc).not.toBe(home.ipc);
+
+    // Every thread of this process (main, libuv pool, the namespace worker) is still in the host namespaces.
+    for (const kind of ['net', 'ipc', 'uts'] as const) {
+      for (const [tid, link] of await threadNamespaces(kind)) expect(`${tid} ${link}`).toBe(`${tid} ${home[kind]}`);
+    }
+    expect(hostname()).toBe(hostBefore);
+
+    // The new netns is empty but for a down lo.
+    const { stdout: links } = await inNetns(paths.net!, ['ip', '-o', 'link']);
+    expect(links.trim().split('\n')).toHaveLength(1);
+  });
+
+  test('many pods in parallel, fast after the first', async () => {
+    const started = performance.now();
+    const ids = Array.from({ length: 8 }, (_, i) => `par-${i}`);
+    const created = await Promise.all(ids.map((id) => pins.create(id, { kinds: ['net', 'ipc', 'uts'], hostname: id })));
+    const perPod = (performance.now() - started) / ids.length;
+    const inodes = await Promise.all(created.map(async (paths) => (await stat(paths.net!)).ino));
+    expect(new Set(inodes).size).toBe(ids.length);
+    expect(perPod).toBeLessThan(50);
+    await Promise.all(ids.map((id) => pins.remove(id)));
+  });
+
+  test('net only: no ns/<id> directory, and a hostname without a UTS namespace is refused', async () => {
+    const paths = await pins.create('net-only', { kinds: ['net'] });
+    expect(Object.keys(paths)).toEqual(['net']);
+    await expect(stat(`${state}/ns/net-only`)).rejects.toMatchObject({ code: 'ENOENT' });
+    await pins.remove('net-only');
+    await expect(pins.create('bad', { kinds: ['net'], hostname: 'x' })).rejects.toSatisfy((err) => isBerthError(err, 'InvalidArgument'));
+    expect(hostname()).not.toBe('x');
+  });
+
+  test('an id that is not a file name is refused', async () => {
+    await expect(pins.create('../etc', { kinds: ['net'] })).rejects.toSatisfy((err) => isBerthError(err, 'InvalidArgument'));
+  });
+
+  test('creating a live pin again is AlreadyExists and leaves it alone', async () => {
+    await pins.create('dup', { kinds: ['net'] });
+    await expect(pins.create('dup', { kinds: ['net'] })).rejects.toSatisfy((err) => isBerthError(err, 'AlreadyExists'));
+    expect(await NamespacePins.isPinned(`${state}/netns/dup`)).toBe(true);
+    await pins.remove('dup');
+  });
+
+  test('removal unmounts and deletes, idempotently, and leaves no mount behind', async () => {
+    const paths = await pins.create('gone', { kinds: ['net', 'ipc', 'uts'], hostname: 'gone' });
+    // Something still inside the namespace keeps it alive past the detach, without blocking removal.
+    const holder = execa('nsenter', [`--net=${paths.net}`, 'sleep', '30']);
+    await pins.remove('gone');
+    await pins.remove('gone');
+    holder.kill();
+    await holder.catch(() => undefined);
+    for (const path of Object.values(paths)) await expect(stat(path)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(stat(`${state}/ns/gone`)).rejects.toMatchObject({ code: 'ENOENT' });
+    const left = (await mountsUnder(state)).filter((point) => point.includes('gone'));
+    expect(left).toEqual([]);
+  });
+
+  test('pin directories are shared mount points, set up once', async () => {
+    const { stdout } = await execa('findmnt', ['-n', '-o', 'TARGET,PROPAGATION', '-T', `${state}/netns`]);
+    expect(stdout).toMatch(new RegExp(`^${state}/netns\\s+shared`));
+    // A second instance (a restarted daemon) finds the directories already shared and does not stack mounts.
+    const again = new NamespacePins(state);
+    await again.create('restart', { kinds: ['net'] });
+    await again.remove('restart');
+    await again.close();
+    expect((await mountsUnder(state)).filter((point) => point === `${state}/netns`)).toHaveLength(1);
+  });
+
+  test('closing the worker ends its OS thread', async () => {
+    await pins.create('thread', { kinds: ['net'] });
+    const workers = await threadsNamed(NAMESPACE_THREAD_NAME);
+    expect(workers).toHaveLength(1);
+    await pins.remove('thread');
+    await pins.close();
+    expect(await threadsNamed(NAMESPACE_THREAD_NAME)).toEqual([]);
+    await expect(stat(`/proc/self/task/${workers[0]}`)).rejects.toMatchObject({ code: 'ENOENT' });
+    // A later create starts a fresh worker.
+    await pins.create('thread', { kinds: ['net'] });
+    await pins.remove('thread');
+  });
+});
