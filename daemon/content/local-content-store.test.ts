@@ -7,7 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isBerthError } from '../errors/errors.js';
 import type { Digest } from '../oci/image-spec.js';
 import type { BlobSource } from './content-store.js';
-import { LocalContentStore, sha256Of } from './local-content-store.js';
+import { sha256Of } from '../oci/digest.js';
+import { LocalContentStore } from './local-content-store.js';
 
 let root: string;
 let store: LocalContentStore;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BerthError, isBerthError, notFound, wrapError } from '../errors/errors.js';
 import type { Digest } from '../oci/image-spec.js';
-import { isDigest, parseDigest } from '../oci/reference.js';
+import { isDigest, parseDigest, sha256Of } from '../oci/digest.js';
 import type { BlobSource, ContentInfo, ContentStore, Expected, IngestOptions } from './content-store.js';
 
 interface Flight {
@@ -242,10 +242,6 @@ async function syncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
-}
-
-export function sha256Of(bytes: Buffer): Digest {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
 function errnoOf(err: unknown): string | undefined {

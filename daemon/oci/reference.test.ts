@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { isBerthError } from '../errors/errors.js';
-import { formatReference, parseDigest, parseReference, repositoryName } from './reference.js';
+import { parseDigest } from './digest.js';
+import { formatReference, parseReference, repositoryName } from './reference.js';
 
 const D = `sha256:${'ab'.repeat(32)}`;
 

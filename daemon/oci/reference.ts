@@ -1,10 +1,11 @@
 import { invalidArgument } from '../errors/errors.js';
+import { parseDigest } from './digest.js';
 import type { Digest } from './image-spec.js';
 
 /**
  * Image references as Docker and containerd read them: `busybox` is docker.io/library/busybox:latest,
  * `localhost:5000/x@sha256:…` names a registry on localhost. The grammar follows the distribution reference
- * grammar; only sha256 digests are accepted because the content store addresses blobs by sha256.
+ * grammar.
  */
 export interface ImageReference {
   /** Registry host, with port if any: `docker.io`, `localhost:5000`, `[::1]:5000`. */
@@ -20,26 +21,11 @@ const LEGACY_DEFAULT_DOMAIN = 'index.docker.io';
 const OFFICIAL_REPO_PREFIX = 'library/';
 export const DEFAULT_TAG = 'latest';
 const MAX_NAME_LENGTH = 255;
+const TAG = /^[\w][\w.-]{0,127}$/;
 
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const DOMAIN_NAME = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?$/;
 const DOMAIN_IPV6 = /^\[[a-fA-F0-9:.]+\](?::[0-9]+)?$/;
-const TAG = /^[\w][\w.-]{0,127}$/;
-const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
-const ANY_DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
-
-export function isDigest(value: string): value is Digest {
-  return SHA256_DIGEST.test(value);
-}
-
-/** Checks a digest string, naming `what` carries it in the error (a reference, a descriptor, a blob). */
-export function parseDigest(value: string, what: string): Digest {
-  if (isDigest(value)) return value;
-  if (ANY_DIGEST.test(value) && !value.startsWith('sha256:')) {
-    throw invalidArgument(`${what}: digest "${value}" uses an unsupported algorithm; only sha256 is supported`, { digest: value });
-  }
-  throw invalidArgument(`${what}: "${value}" is not a valid digest; expected sha256: followed by 64 lowercase hex digits`, { digest: value });
-}
 
 /** Parses and normalises a reference; throws InvalidArgument naming the reference and what is wrong. */
 export function parseReference(input: string): ImageReference {
