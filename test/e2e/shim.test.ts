@@ -1,0 +1,295 @@
+/**
+ * berth-shim against real runc with a busybox rootfs: logs in CRI format, exit status on disk, exec with timeout
+ * and output cap, kill, stats, log reopen, delete, detachment from its starter, and the loss of the shim itself.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectShim, readExitStatus, ShimClient, spawnShim, startShim } from '../../shim/client.js';
+import { isShimError } from '../../shim/errors.js';
+import { bundlePaths, encodeFrame, FrameReader } from '../../shim/protocol.js';
+import { removeParentCgroup, writeBusyboxBundle, type BundleOptions } from '../fixtures/busybox-bundle.js';
+
+const repo = path.resolve(import.meta.dirname, '../..');
+const NS = 'k8s.io';
+let state = '';
+let runcRoot = '';
+const started: Array<{ id: string; bundle: string }> = [];
+
+beforeAll(() => {
+  // The shim runs as a separate node process from dist/; build just the shim so this file tests the sources.
+  execFileSync('npx', ['tsc', '-p', 'shim/tsconfig.json'], { cwd: repo, stdio: 'inherit' });
+  state = fs.mkdtempSync('/var/tmp/berth-shim-test-');
+  runcRoot = path.join(state, 'runc', NS);
+});
+
+afterAll(() => {
+  for (const { id, bundle } of started) {
+    // Best effort: a test that passed has already deleted its container.
+    try { execFileSync('runc', ['--root', runcRoot, 'delete', '--force', id], { stdio: 'ignore' }); } catch { /* already gone */ }
+    const pid = pidFrom(bundlePaths(bundle).shimPid);
+    if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+  fs.rmSync(state, { recursive: true, force: true });
+  removeParentCgroup('berth-test');
+});
+
+function pidFrom(file: string): number {
+  try {
+    return Number.parseInt(fs.readFileSync(file, 'utf8'), 10);
+  } catch {
+    return 0;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Field `name` of /proc/<pid>/stat (after the command, so a space in comm cannot shift it). */
+function procStat(pid: number, field: 'ppid' | 'pgrp' | 'session'): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(rest[{ ppid: 1, pgrp: 2, session: 3 }[field]]);
+}
+
+async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function newBundle(id: string, opts: BundleOptions): { bundle: string; logPath: string } {
+  const bundle = path.join(state, NS, id);
+  writeBusyboxBundle(bundle, id, opts);
+  started.push({ id, bundle });
+  return { bundle, logPath: path.join(bundle, 'container.log') };
+}
+
+async function run(id: string, opts: BundleOptions): Promise<{ client: ShimClient; bundle: string; logPath: string }> {
+  const { bundle, logPath } = newBundle(id, opts);
+  const client = await startShim({ bundle, id, namespace: NS, runtime: 'runc', runtimeArgs: [], runcRoot, logPath, stdin: false, tty: false });
+  await client.start();
+  return { client, bundle, logPath };
+}
+
+function logEntries(file: string): Array<{ ts: string; stream: string; tag: string; text: string }> {
+  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => {
+    const m = /^(\S+) (stdout|stderr) ([PF]) (.*)$/s.exec(l);
+    if (m === null) throw new Error(`not a CRI log line: ${l.slice(0, 80)}`);
+    return { ts: m[1] ?? '', stream: m[2] ?? '', tag: m[3] ?? '', text: m[4] ?? '' };
+  });
+}
+
+function runcList(): string[] {
+  const out = execFileSync('runc', ['--root', runcRoot, 'list', '-q'], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => l !== '');
+}
+
+describe('berth-shim with runc', () => {
+  it('writes stdout and stderr in CRI format, splits a 40 KiB line into P parts, records the exit', async () => {
+    const script = 'echo out; echo err >&2; head -c 40960 /dev/zero | tr "\\0" a; echo; printf tail; exit 3';
+    const { client, bundle, logPath } = await run('logs', { args: ['sh', '-c', script] });
+    const events: number[] = [];
+    client.onExit((_id, e) => events.push(e.exitCode));
+    const exit = await client.wait();
+    expect(exit).toMatchObject({ exitCode: 3, reason: 'Error', oomKilled: false });
+    expect(exit.exitedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+    expect(readExitStatus(bundle)).toEqual(exit);
+    const entries = logEntries(logPath);
+    expect(entries.filter((e) => e.stream === 'stderr')).toMatchObject([{ tag: 'F', text: 'err' }]);
+    const out = entries.filter((e) => e.stream === 'stdout');
+    expect(out.map((e) => [e.tag, e.text.length])).toEqual([['F', 3], ['P', 16384], ['P', 16384], ['F', 8192], ['F', 4]]);
+    expect(out[4]?.text).toBe('tail');
+    expect(entries[0]?.ts).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+    const st = await client.state();
+    expect(st.status).toBe('stopped');
+    expect(BigInt(st.startedAtNs ?? '0')).toBeLessThanOrEqual(BigInt(exit.exitedAtNs));
+    expect(events).toEqual([3]);
+    const shimPid = client.info.shimPid;
+    expect(await client.delete()).toEqual(exit);
+    expect(runcList()).not.toContain('logs');
+    await until('the shim to exit after delete', () => !alive(shimPid));
+    expect(fs.existsSync(bundlePaths(bundle).socket)).toBe(false);
+  });
+
+  it('reports a clean exit as Completed', async () => {
+    const { client } = await run('completed', { args: ['true'] });
+    expect(await client.wait()).toMatchObject({ exitCode: 0, reason: 'Completed' });
+    await client.delete();
+  });
+
+  it('execs with output and exit code, kills on timeout, caps output at 16 MiB', async () => {
+    const { client } = await run('exec', { args: ['sleep', '600'] });
+    const r = await client.exec({ process: { args: ['sh', '-c', 'echo hi; echo oops >&2; exit 4'], env: ['PATH=/bin'] }, timeoutMs: 10_000 });
+    expect(r).toMatchObject({ exitCode: 4, timedOut: false, truncated: false });
+    expect(r.stdout.toString()).toBe('hi\n');
+    expect(r.stderr.toString()).toBe('oops\n');
+
+    const t0 = Date.now();
+    const slow = await client.exec({ process: { args: ['sleep', '30'], env: ['PATH=/bin'] }, timeoutMs: 300 });
+    expect(slow).toMatchObject({ timedOut: true, exitCode: 137 });
+    expect(Date.now() - t0).toBeLessThan(5_000);
+
+    const big = await client.exec({ process: { args: ['sh', '-c', 'yes | head -c 20971520'], env: ['PATH=/bin'] }, timeoutMs: 30_000 });
+    expect(big.truncated).toBe(true);
+    expect(big.exitCode).toBe(0);
+    expect(big.stdout.length).toBe(16 * 1024 * 1024);
+
+    await client.kill('KILL');
+    expect(await client.wait()).toMatchObject({ exitCode: 137, signal: 9, reason: 'Error' });
+    await expect(client.exec({ process: { args: ['true'] }, timeoutMs: 0 })).rejects.toSatisfy((e) => isShimError(e, 'FailedPrecondition'));
+    await client.delete();
+  });
+
+  it('delivers SIGTERM, reads stats, reopens the log after rotation', async () => {
+    const script = 'trap "echo got-term; exit 7" TERM; while true; do echo tick; sleep 0.1; done';
+    const { client, logPath } = await run('signals', { args: ['sh', '-c', script] });
+    const s = await client.stats();
+    expect(BigInt(s.cpuUsageNs)).toBeGreaterThan(0n);
+    expect(s.memoryUsageBytes).toBeGreaterThan(0);
+    expect(s.memoryWorkingSetBytes).toBeLessThanOrEqual(s.memoryUsageBytes);
+    expect(s.pids).toBeGreaterThanOrEqual(1);
+
+    await until('a first tick', () => fs.existsSync(logPath) && fs.readFileSync(logPath, 'utf8').includes('tick'));
+    fs.renameSync(logPath, `${logPath}.1`);
+    await client.reopenLog();
+    await until('a tick in the reopened log', () => fs.existsSync(logPath) && fs.readFileSync(logPath, 'utf8').includes('tick'));
+
+    await client.kill('SIGTERM');
+    expect(await client.wait()).toMatchObject({ exitCode: 7, reason: 'Error' });
+    expect(logEntries(logPath).at(-1)).toMatchObject({ stream: 'stdout', tag: 'F', text: 'got-term' });
+    await client.delete();
+  });
+
+  it('records OOMKilled when the memory cgroup killed the init', async () => {
+    const { client } = await run('oom', {
+      args: ['sh', '-c', 'x=$(head -c 67108864 /dev/zero | tr "\\0" a); echo survived'],
+      resources: { memory: { limit: 16 * 1024 * 1024 } },
+    });
+    expect(await client.wait()).toMatchObject({ exitCode: 137, reason: 'OOMKilled', oomKilled: true });
+    await client.delete();
+  });
+
+  it('runs detached: the container outlives the process that started it, and a new client reconnects', async () => {
+    const { bundle, logPath } = newBundle('detached', { args: ['sleep', '600'] });
+    const starter = `
+      import { startShim } from ${JSON.stringify(path.join(repo, 'dist/shim/client.js'))};
+      const c = await startShim(${JSON.stringify({ bundle, id: 'detached', namespace: NS, runtime: 'runc', runtimeArgs: [], runcRoot, logPath, stdin: false, tty: false })});
+      await c.start();
+      process.stdout.write('started\\n');
+      setInterval(() => {}, 1e9);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', starter], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('started')) resolve(); });
+      child.once('exit', (code) => reject(new Error(`starter exited with ${code}`)));
+    });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+
+    const shimPid = pidFrom(bundlePaths(bundle).shimPid);
+    expect(alive(shimPid)).toBe(true);
+    expect(procStat(shimPid, 'session')).toBe(shimPid);
+    expect(procStat(shimPid, 'session')).not.toBe(procStat(process.pid, 'session'));
+
+    const client = await connectShim(bundle);
+    expect(client.info).toMatchObject({ shimPid, id: 'detached', bundle });
+    const st = await client.state();
+    expect(st.status).toBe('running');
+    expect(alive(st.pid)).toBe(true);
+    expect(procStat(st.pid, 'ppid')).toBe(shimPid);
+    await client.kill('KILL');
+    await client.wait();
+    await client.delete();
+  });
+
+  it('keeps the exit status when the daemon is away, until a delete collects it', async () => {
+    const { client, bundle } = await run('collect', { args: ['sh', '-c', 'sleep 0.3; exit 9'] });
+    client.close();
+    await until('exit.json', () => readExitStatus(bundle) !== null);
+    const again = await connectShim(bundle);
+    expect((await again.state()).exit).toMatchObject({ exitCode: 9 });
+    expect(await again.wait()).toMatchObject({ exitCode: 9 });
+    await again.delete();
+  });
+
+  it('leaves the container running when the shim is killed, re-parented away from the shim', async () => {
+    const { client, bundle } = await run('orphan', { args: ['sleep', '600'] });
+    const { pid } = await client.state();
+    const shimPid = client.info.shimPid;
+    process.kill(shimPid, 'SIGKILL');
+    await until('the shim to die', () => !alive(shimPid));
+    expect(alive(pid)).toBe(true);
+    expect(procStat(pid, 'ppid')).not.toBe(shimPid);
+    await expect(connectShim(bundle)).rejects.toSatisfy((e) => isShimError(e, 'Unavailable'));
+    expect(readExitStatus(bundle)).toBeNull();
+    // What berthd does on finding a dead shim with a live container: kill and delete it through runc.
+    execFileSync('runc', ['--root', runcRoot, 'delete', '--force', 'orphan']);
+    await until('the orphaned init to die', () => !alive(pid) || fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'));
+    expect(runcList()).not.toContain('orphan');
+  });
+
+  it('refuses tty containers with Unsupported and shuts the shim down', async () => {
+    const { bundle, logPath } = newBundle('tty', { args: ['true'] });
+    const err = await startShim({ bundle, id: 'tty', namespace: NS, runtime: 'runc', runtimeArgs: [], runcRoot, logPath, stdin: false, tty: true }).catch((e: unknown) => e);
+    expect(isShimError(err, 'Unsupported')).toBe(true);
+    const shimPid = pidFrom(bundlePaths(bundle).shimPid);
+    await until('the shim to exit', () => !alive(shimPid));
+  });
+
+  it('reports a failed runc create with the runtime error', async () => {
+    const { bundle, logPath } = newBundle('badcreate', { args: ['/no/such/binary'] });
+    fs.rmSync(path.join(bundle, 'rootfs', 'bin'), { recursive: true });
+    const err = await startShim({ bundle, id: 'badcreate', namespace: NS, runtime: 'runc', runtimeArgs: [], runcRoot, logPath, stdin: false, tty: false })
+      .then(async (c) => c.start()).catch((e: unknown) => e);
+    expect(isShimError(err, 'RuntimeFailed')).toBe(true);
+    expect((err as Error).message).toMatch(/no such file|not found/i);
+  });
+
+  it('adopts a bundle in a spare shim, moving its socket', async () => {
+    const spareSock = path.join(state, 'spare.sock');
+    const pid = await spawnShim({ socket: spareSock, logFile: null });
+    const client = await ShimClient.connect(spareSock);
+    expect(client.info).toMatchObject({ shimPid: pid, bundle: null });
+    const { bundle, logPath } = newBundle('spare', { args: ['sh', '-c', 'echo from-spare'] });
+    await client.create({ bundle, id: 'spare', namespace: NS, runtime: { binary: 'runc', args: [], root: runcRoot }, logPath, stdin: false, tty: false });
+    expect(fs.existsSync(spareSock)).toBe(false);
+    const viaBundle = await connectShim(bundle);
+    await viaBundle.start();
+    expect(await viaBundle.wait()).toMatchObject({ exitCode: 0 });
+    expect(logEntries(logPath)).toMatchObject([{ stream: 'stdout', tag: 'F', text: 'from-spare' }]);
+    await viaBundle.delete();
+    client.close();
+  });
+
+  it('speaks a versioned protocol: hello first, matching version only', async () => {
+    const sock = path.join(state, 'proto.sock');
+    const pid = await spawnShim({ socket: sock, logFile: null });
+    const raw = net.connect(sock);
+    const reader = new FrameReader();
+    const replies: unknown[] = [];
+    raw.on('data', (d: Buffer) => replies.push(...reader.push(d)));
+    raw.write(encodeFrame({ id: 1, method: 'state', params: {} }));
+    raw.write(encodeFrame({ id: 2, method: 'hello', params: { version: 99 } }));
+    raw.write(encodeFrame({ id: 3, method: 'hello', params: { version: 1 } }));
+    raw.write(encodeFrame({ id: 4, method: 'shutdown', params: {} }));
+    await until('four replies', () => replies.length === 4);
+    expect(replies).toMatchObject([
+      { id: 1, error: { code: 'ProtocolError' } },
+      { id: 2, error: { code: 'Unsupported' } },
+      { id: 3, result: { version: 1, shimPid: pid } },
+      { id: 4, result: { ok: true } },
+    ]);
+    await until('the shim to exit after shutdown', () => !alive(pid));
+    raw.destroy();
+  });
+});
