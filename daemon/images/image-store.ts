@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, invalidArgument } from '../errors/errors.js';
+import { isDigest } from '../oci/digest.js';
 import type { Descriptor, Digest, Platform } from '../oci/image-spec.js';
 import { removeFileDurable, TEMP_PREFIX, writeFileDurable } from './durable-file.js';
 
@@ -214,11 +215,9 @@ function fileName(name: string): string {
   return `${createHash('sha256').update(name).digest('hex')}.json`;
 }
 
-const DIGEST = /^sha256:[a-f0-9]{64}$/;
-
 function isDescriptor(v: unknown): v is Descriptor {
   const d = v as Descriptor;
-  return typeof v === 'object' && v !== null && typeof d.mediaType === 'string' && DIGEST.test(d.digest) && Number.isSafeInteger(d.size);
+  return typeof v === 'object' && v !== null && typeof d.mediaType === 'string' && isDigest(d.digest) && Number.isSafeInteger(d.size);
 }
 
 function parseRecord(text: string): ImageRecord | undefined {
@@ -234,13 +233,13 @@ function parseRecord(text: string): ImageRecord | undefined {
     typeof v.name === 'string' &&
     isDescriptor(v.target) &&
     isDescriptor(v.manifest) &&
-    DIGEST.test(v.configDigest) &&
+    isDigest(v.configDigest) &&
     Array.isArray(v.layers) &&
     v.layers.every(isDescriptor) &&
     Array.isArray(v.diffIDs) &&
-    v.diffIDs.every((d) => DIGEST.test(d)) &&
+    v.diffIDs.every(isDigest) &&
     v.diffIDs.length === v.layers.length &&
-    (v.chainID === undefined || DIGEST.test(v.chainID)) &&
+    (v.chainID === undefined || isDigest(v.chainID)) &&
     Number.isSafeInteger(v.size) &&
     Number.isFinite(v.createdAt) &&
     typeof v.platform === 'object' &&

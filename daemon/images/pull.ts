@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ContentStore } from '../content/content-store.js';
 import { BerthError, invalidArgument } from '../errors/errors.js';
+import { isDigest } from '../oci/digest.js';
 import { MediaType, type Descriptor, type Digest, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../oci/image-spec.js';
 import { formatReference, parseReference, type ImageReference } from '../oci/reference.js';
 import type { RegistryAuth, RegistryClient } from '../registry/registry-client.js';
@@ -10,7 +11,8 @@ import type { GarbageCollector, Lease } from './gc.js';
 import type { ImageRecord, ImageStore } from './image-store.js';
 import { selectManifest } from './platform.js';
 import { ProgressWatchdog } from './progress-watchdog.js';
-import { asBerthError, type Unpacker } from './unpack.js';
+import { asBerthError } from './snapshot-errors.js';
+import type { Unpacker } from './unpack.js';
 
 export interface PullLimits {
   maxConcurrentDownloads: number;
@@ -195,7 +197,7 @@ function checkManifest(doc: unknown, desc: Descriptor, name: string): ImageManif
   if (schema1.has(desc.mediaType) || (doc as { schemaVersion?: unknown }).schemaVersion === 1) {
     throw invalidArgument(`image "${name}" uses Docker manifest schema 1, which berth does not support; push it again with a current docker or buildah`);
   }
-  const okDesc = (d: Descriptor | undefined): boolean => typeof d?.digest === 'string' && /^sha256:[a-f0-9]{64}$/.test(d.digest) && Number.isSafeInteger(d.size) && d.size >= 0;
+  const okDesc = (d: Descriptor | undefined): boolean => typeof d?.digest === 'string' && isDigest(d.digest) && Number.isSafeInteger(d.size) && d.size >= 0;
   if (m === null || typeof m !== 'object' || !okDesc(m.config) || !Array.isArray(m.layers) || !m.layers.every(okDesc)) {
     throw new BerthError('DataLoss', `image "${name}": manifest ${desc.digest} is not a valid image manifest (needs config and layers descriptors)`);
   }
@@ -205,7 +207,7 @@ function checkManifest(doc: unknown, desc: Descriptor, name: string): ImageManif
 function checkConfig(doc: unknown, manifest: ImageManifest, name: string): ImageConfig {
   const c = doc as ImageConfig;
   const diffIDs = c?.rootfs?.diff_ids;
-  if (!Array.isArray(diffIDs) || !diffIDs.every((d) => typeof d === 'string' && /^sha256:[a-f0-9]{64}$/.test(d))) {
+  if (!Array.isArray(diffIDs) || !diffIDs.every((d) => typeof d === 'string' && isDigest(d))) {
     throw new BerthError('DataLoss', `image "${name}": config ${manifest.config.digest} has no valid rootfs.diff_ids`);
   }
   if (diffIDs.length !== manifest.layers.length) {

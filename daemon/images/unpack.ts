@@ -1,26 +1,26 @@
 import { randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import type { ContentStore } from '../content/content-store.js';
-import { BerthError, type ErrorKind } from '../errors/errors.js';
+import { BerthError } from '../errors/errors.js';
 import type { Descriptor, Digest } from '../oci/image-spec.js';
-import { isSnapshotError, type SnapshotErrorCode } from '../../snapshotter/errors.js';
+import { isSnapshotError } from '../../snapshotter/errors.js';
 import type { Snapshotter } from '../../snapshotter/snapshotter.js';
 import { EXTRACT_PREFIX } from './gc.js';
+import { asBerthError } from './snapshot-errors.js';
 
 export interface LayerLimits {
   maxUnpackedBytes: number;
   maxEntries: number;
 }
 
-/** Writes one (possibly compressed) layer tar into `upperDir` and reports the digest of the uncompressed tar. */
-export type ApplyLayer = (opts: {
-  upperDir: string;
-  lowerDirs: string[];
-  layer: Readable;
-  mediaType: string;
-  limits: LayerLimits;
-  signal?: AbortSignal;
-}) => Promise<{ diffID: Digest; size: number }>;
+/**
+ * Writes one layer tar (gzip or plain) into an active snapshot's upper dir and reports the sha256 of the
+ * uncompressed tar; snapshotter/apply-layer.ts's applyLayer in the daemon, with its safety rules and limits.
+ */
+export type ApplyLayer = (
+  layer: AsyncIterable<Uint8Array>,
+  target: { upperDir: string; lowerDirs: readonly string[] },
+  options: { maxUnpackedBytes: number; maxEntries: number; signal?: AbortSignal },
+) => Promise<{ diffID: string; size: number }>;
 
 export interface UnpackStep {
   /** For error messages: the image being pulled. */
@@ -32,14 +32,6 @@ export interface UnpackStep {
   parent?: Digest;
   signal?: AbortSignal;
 }
-
-const snapshotKinds: Record<SnapshotErrorCode, ErrorKind> = {
-  NotFound: 'NotFound',
-  AlreadyExists: 'AlreadyExists',
-  FailedPrecondition: 'FailedPrecondition',
-  InvalidLayer: 'FailedPrecondition',
-  LimitExceeded: 'ResourceExhausted',
-};
 
 /**
  * Turns downloaded layers into committed snapshots keyed by chain ID: prepare `extract-<random>-<chainID>` on the
@@ -85,7 +77,7 @@ export class Unpacker {
     try {
       const [upperDir, lowerDirs] = await Promise.all([this.snapshotter.upperDir(key), this.snapshotter.lowerDirs(key)]);
       const layer = await this.content.openRead(step.layer.digest);
-      const applied = await this.applyLayer({ upperDir, lowerDirs, layer, mediaType: step.layer.mediaType, limits: this.limits, signal: step.signal });
+      const applied = await this.applyLayer(layer, { upperDir, lowerDirs }, { ...this.limits, ...(step.signal ? { signal: step.signal } : {}) });
       if (applied.diffID !== step.diffID) {
         throw new BerthError(
           'DataLoss',
@@ -108,14 +100,4 @@ export class Unpacker {
       throw asBerthError(err, `unpacking ${where}`);
     }
   }
-}
-
-/** Snapshotter failures carry their own codes; this is where the image service turns them into error kinds. */
-export function asBerthError(err: unknown, doing: string): BerthError {
-  if (err instanceof BerthError) return err;
-  if (isSnapshotError(err)) {
-    const hint = err.code === 'InvalidLayer' ? '; the image is malformed or hostile and was refused' : err.code === 'LimitExceeded' ? '; raise the [images] limits if the image is trusted' : '';
-    return new BerthError(snapshotKinds[err.code], `${doing}: ${err.message}${hint}`, { cause: err, context: { ...err.context } });
-  }
-  return new BerthError('Internal', `${doing}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 }
