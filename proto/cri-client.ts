@@ -20,11 +20,11 @@ export interface CallOptions {
 }
 
 type Promisified<Def> = {
-  [K in Exclude<MethodNames<Def>, StreamingRpc>]: Def[K] extends MethodDefinition<infer Req, unknown, unknown, infer ResOut>
+  [K in Exclude<MethodNames<Def>, StreamingRpc>]: Def[K] extends MethodDefinition<infer Req, infer _Res, infer _ReqOut, infer ResOut>
     ? (request: Req, options?: CallOptions) => Promise<ResOut>
     : never;
 } & {
-  [K in Extract<MethodNames<Def>, StreamingRpc>]: Def[K] extends MethodDefinition<infer Req, unknown, unknown, infer ResOut>
+  [K in Extract<MethodNames<Def>, StreamingRpc>]: Def[K] extends MethodDefinition<infer Req, infer _Res, infer _ReqOut, infer ResOut>
     ? (request: Req, options?: CallOptions) => grpc.ClientReadableStream<ResOut>
     : never;
 };
@@ -61,15 +61,16 @@ function promisify<Def>(client: grpc.Client, definition: grpc.ServiceDefinition)
 }
 
 /**
- * CRI clients on a unix socket, for tests, benchmarks and tools. Responses follow the loader's conventions
+ * CRI clients on a unix socket, for tests, benchmarks and tools. `channelOptions` are grpc-js channel
+ * options (e.g. a short 'grpc.initial_reconnect_backoff_ms' for a client that races the daemon's start). Responses follow the loader's conventions
  * (proto/README.md): snake_case fields, int64 as decimal strings, enums as names.
  */
-export function connectCri(socketPath: string): CriClients {
+export function connectCri(socketPath: string, channelOptions: grpc.ChannelOptions = {}): CriClients {
   const cri = loadCriPackage();
   const target = `unix:${socketPath}`;
   const credentials = grpc.credentials.createInsecure();
   // Large image lists and container lists exceed grpc-js's 4 MiB receive default.
-  const options = { 'grpc.max_receive_message_length': 64 * 1024 * 1024 };
+  const options = { 'grpc.max_receive_message_length': 64 * 1024 * 1024, ...channelOptions };
   const runtimeClient = new cri.RuntimeService(target, credentials, options);
   const imageClient = new cri.ImageService(target, credentials, options);
   return {
