@@ -51,3 +51,24 @@ export async function removePinRoot(stateDir: string): Promise<void> {
 export function inNetns(pin: string, command: string[], options: { input?: string; timeout?: number } = {}) {
   return execa('nsenter', [`--net=${pin}`, '--', ...command], { timeout: options.timeout ?? 10_000, ...(options.input === undefined ? {} : { input: options.input }) });
 }
+
+/**
+ * Removes the node-wide chains the portmap plugin creates on first use (its DEL removes only per-pod rules), once
+ * no pod rule is left in them, so a test run leaves iptables as it found it.
+ */
+export async function removeIdlePortmapChains(): Promise<void> {
+  const rules = (await execa('iptables', ['-t', 'nat', '-S'])).stdout.split('\n');
+  if (rules.some((rule) => rule.startsWith('-A CNI-HOSTPORT-DNAT ') || rule.startsWith('-A CNI-DN-'))) return;
+  for (const rule of rules.filter((line) => /^-A (PREROUTING|OUTPUT|POSTROUTING) .*-j CNI-HOSTPORT-/.test(line))) {
+    await execa('iptables', ['-t', 'nat', '-D', ...splitRule(rule.slice(3))]);
+  }
+  for (const chain of ['CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-MASQ', 'CNI-HOSTPORT-SETMARK']) {
+    await execa('iptables', ['-t', 'nat', '-F', chain], { reject: false });
+    await execa('iptables', ['-t', 'nat', '-X', chain], { reject: false });
+  }
+}
+
+/** Splits an `iptables -S` rule into arguments, keeping quoted comments whole. */
+function splitRule(rule: string): string[] {
+  return [...rule.matchAll(/"([^"]*)"|(\S+)/g)].map((match) => match[1] ?? match[2]!);
+}
