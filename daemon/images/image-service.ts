@@ -150,15 +150,14 @@ export class ImageService {
     };
     if (isDigest(refOrId)) return allNames(refOrId);
     const name = this.tryName(refOrId);
-    if (name !== undefined) {
+    if (name !== undefined && name.includes('@')) {
+      // A digest reference names that repository's names pointing at that digest, its tags included.
+      const [repo, digest] = name.split('@') as [string, string];
+      const hits = this.store.list(namespace).filter((r) => r.name === name || (r.target.digest === digest && r.name.startsWith(`${repo}:`)));
+      if (hits.length > 0) return { id: (hits[0] as ImageRecord).configDigest, names: hits.map((r) => r.name) };
+    } else if (name !== undefined) {
       const record = this.store.get(namespace, name);
       if (record !== undefined) return { id: record.configDigest, names: [name] };
-      if (name.includes('@')) {
-        // A digest reference to an image pulled by tag: the tag's record targets that digest.
-        const [repo, digest] = name.split('@') as [string, string];
-        const hits = this.store.list(namespace).filter((r) => r.target.digest === digest && r.name.startsWith(`${repo}:`));
-        if (hits.length > 0) return { id: (hits[0] as ImageRecord).configDigest, names: hits.map((r) => r.name) };
-      }
     }
     const id = this.store.idByPrefix(namespace, refOrId);
     return id === undefined ? undefined : allNames(id);
