@@ -1,6 +1,12 @@
 /**
  * The snapshotter contract, after containerd's: committed snapshots are immutable layer chains keyed by name
- * (berth uses the layer chain ID), active snapshots are writable overlays on top of a committed parent.
+ * (berth uses the layer chain ID), active snapshots are writable overlays on top of a committed parent, views are
+ * read-only ones.
+ *
+ * Pulling a layer: prepare(tmpKey, parentChainID) → upperDir/lowerDirs → applyLayer (apply-layer.ts) →
+ * commit(chainID, tmpKey); on any failure, remove(tmpKey). Two pulls of the same chain race safely: the loser's
+ * commit fails with AlreadyExists and it removes its own active snapshot.
+ * Failures are SnapshotError (errors.ts) with code NotFound, AlreadyExists, FailedPrecondition or LimitExceeded.
  */
 export type SnapshotKind = 'committed' | 'active' | 'view';
 
@@ -12,7 +18,10 @@ export interface SnapshotInfo {
   labels: Record<string, string>;
 }
 
-/** A mount as the kernel takes it; an active snapshot yields one overlay (or a bind for an empty parent). */
+/**
+ * A mount as the kernel takes it. An active snapshot yields one overlay (`lowerdir=`, `upperdir=`, `workdir=`), or a
+ * bind of its own directory when it has no parent; options 'rbind' and 'ro'/'rw' qualify a bind. mount.ts mounts it.
+ */
 export interface Mount {
   type: 'overlay' | 'bind';
   source: string;
@@ -20,6 +29,7 @@ export interface Mount {
 }
 
 export interface Usage {
+  /** Apparent bytes of the snapshot's own files (not its parents'), each hard-linked inode once. */
   size: number;
   inodes: number;
 }
@@ -30,6 +40,7 @@ export interface Snapshotter {
   prepare(key: string, parent?: string, labels?: Record<string, string>): Promise<Mount[]>;
   /** Like prepare, read-only. */
   view(key: string, parent?: string, labels?: Record<string, string>): Promise<Mount[]>;
+  /** The mounts of an active snapshot or a view. */
   mounts(key: string): Promise<Mount[]>;
   /** Turns active snapshot `key` into committed snapshot `name`. */
   commit(name: string, key: string, labels?: Record<string, string>): Promise<void>;

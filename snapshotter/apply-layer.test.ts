@@ -1,0 +1,215 @@
+import { createHash } from 'node:crypto';
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { createGzip } from 'node:zlib';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildTar, type TarEntry } from '../test/fixtures/layer-tar.js';
+import { applyLayer, type ApplyResult } from './apply-layer.js';
+import { isSnapshotError } from './errors.js';
+import { lgetxattr } from './libc.js';
+import { mountAll, unmount } from './mount.js';
+import { OverlaySnapshotter } from './overlay-snapshotter.js';
+
+const LIMITS = { maxUnpackedBytes: 64 * 1024 * 1024, maxEntries: 10_000 };
+const T1 = new Date('2021-05-06T07:08:09Z');
+const T2 = new Date('2019-01-01T00:00:00Z');
+
+let root: string;
+let snapshotter: OverlaySnapshotter;
+let mounted: string[];
+let layerCount: number;
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'berth-apply-'));
+  snapshotter = await OverlaySnapshotter.open(join(root, 'snapshotter'));
+  mounted = [];
+  layerCount = 0;
+});
+
+afterEach(async () => {
+  for (const target of mounted) unmount(target);
+  await rm(root, { recursive: true, force: true });
+});
+
+/** Applies `entries` as a new layer on `parent` and commits it; returns the committed key. */
+async function applyOn(parent: string | undefined, entries: TarEntry[], gzip = false): Promise<{ key: string; result: ApplyResult }> {
+  const active = `extract-${++layerCount}`;
+  await snapshotter.prepare(active, parent);
+  const tarball = await buildTar(entries, { gzip });
+  const result = await applyLayer(Readable.from([tarball]), { upperDir: await snapshotter.upperDir(active), lowerDirs: await snapshotter.lowerDirs(active) }, LIMITS);
+  const key = `layer-${layerCount}`;
+  await snapshotter.commit(key, active);
+  return { key, result };
+}
+
+/** Mounts the merged view of committed `key` (through a real overlay when it has parents) and returns the mount point. */
+async function mountView(key: string): Promise<string> {
+  const target = join(root, `view-${key}`);
+  await mkdir(target);
+  await mountAll(await snapshotter.view(`view-${key}`, key), target);
+  mounted.push(target);
+  return target;
+}
+
+describe('applyLayer', () => {
+  it('unpacks files, dirs, symlinks and hard links with owner, mode, xattrs and times, and returns the diff ID', async () => {
+    const entries: TarEntry[] = [
+      { name: 'bin/', type: 'directory', mode: 0o755, mtime: T2 },
+      { name: 'bin/tool', content: 'echo hi', mode: 0o4755, uid: 1000, gid: 1001, mtime: T1, pax: { 'SCHILY.xattr.user.origin': 'layer-one' } },
+      { name: 'bin/sgid', content: 'g', mode: 0o2711, uid: 5, gid: 6 },
+      { name: 'tmp/', type: 'directory', mode: 0o1777, mtime: T1 },
+      { name: 'bin/link', type: 'link', linkname: 'bin/tool' },
+      { name: 'bin/sym', type: 'symlink', linkname: '/does/not/exist', uid: 7, gid: 8, mtime: T1 },
+      { name: 'dev/', type: 'directory' },
+      { name: 'dev/fifo', type: 'fifo', mode: 0o640 },
+      { name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666 },
+    ];
+    const tarball = await buildTar(entries);
+    const { key, result } = await applyOn(undefined, entries);
+    expect(result).toEqual({ diffID: `sha256:${createHash('sha256').update(tarball).digest('hex')}`, size: tarball.length });
+
+    const view = await mountView(key);
+    const tool = await lstat(join(view, 'bin/tool'));
+    expect(tool.mode & 0o7777).toBe(0o4755);
+    expect([tool.uid, tool.gid]).toEqual([1000, 1001]);
+    expect(tool.mtime.getTime()).toBe(T1.getTime());
+    expect(tool.nlink).toBe(2);
+    expect((await lstat(join(view, 'bin/link'))).ino).toBe(tool.ino);
+    expect(lgetxattr(join(view, 'bin/tool'), 'user.origin')?.toString()).toBe('layer-one');
+    expect((await lstat(join(view, 'bin/sgid'))).mode & 0o7777).toBe(0o2711);
+    expect((await lstat(join(view, 'tmp'))).mode & 0o7777).toBe(0o1777);
+    // Directory times are set after their contents were written.
+    expect((await lstat(join(view, 'bin'))).mtime.getTime()).toBe(T2.getTime());
+    const sym = await lstat(join(view, 'bin/sym'));
+    expect(sym.isSymbolicLink()).toBe(true);
+    expect([sym.uid, sym.gid, sym.mtime.getTime()]).toEqual([7, 8, T1.getTime()]);
+    expect(await readlink(join(view, 'bin/sym'))).toBe('/does/not/exist');
+    expect((await lstat(join(view, 'dev/fifo'))).isFIFO()).toBe(true);
+    const devNull = await lstat(join(view, 'dev/null'));
+    expect(devNull.isCharacterDevice()).toBe(true);
+    expect(devNull.mode & 0o777).toBe(0o666);
+  });
+
+  it('detects gzip by its magic bytes', async () => {
+    const entries: TarEntry[] = [{ name: 'hello', content: 'world' }];
+    const plain = await buildTar(entries);
+    const { key, result } = await applyOn(undefined, entries, true);
+    expect(result.diffID).toBe(`sha256:${createHash('sha256').update(plain).digest('hex')}`);
+    expect(await readFile(join(await mountView(key), 'hello'), 'utf8')).toBe('world');
+  });
+
+  it('applies whiteouts and opaque directories so a real overlay mount hides the lower files', async () => {
+    const base = await applyOn(undefined, [
+      { name: 'etc/', type: 'directory' },
+      { name: 'etc/keep', content: 'keep' },
+      { name: 'etc/gone', content: 'gone' },
+      { name: 'opaque/', type: 'directory', mode: 0o750 },
+      { name: 'opaque/old', content: 'old' },
+      { name: 'tree/', type: 'directory' },
+      { name: 'tree/deep/file', content: 'x' },
+      { name: 'shared', content: 'v1', uid: 3 },
+    ]);
+    const top = await applyOn(base.key, [
+      { name: 'etc/.wh.gone', content: '' },
+      { name: 'opaque/.wh..wh..opq', content: '' },
+      { name: 'opaque/new', content: 'new' },
+      { name: '.wh.tree', content: '' },
+      { name: 'tree/fresh', content: 'fresh' },
+      { name: 'alias', type: 'link', linkname: 'shared' },
+    ]);
+    const view = await mountView(top.key);
+    expect((await readdir(join(view, 'etc'))).sort()).toEqual(['keep']);
+    expect(await readdir(join(view, 'opaque'))).toEqual(['new']);
+    // A directory deleted and re-created in one layer shows only the new contents.
+    expect(await readdir(join(view, 'tree'))).toEqual(['fresh']);
+    // A hard link to a lower file copies the file up; the lower layer is untouched.
+    const alias = await lstat(join(view, 'alias'));
+    expect(alias.uid).toBe(3);
+    expect(await readFile(join(view, 'alias'), 'utf8')).toBe('v1');
+    expect((await lstat(join(view, 'shared'))).ino).toBe(alias.ino);
+    const baseDir = (await snapshotter.lowerDirs(`view-${top.key}`))[1]!;
+    expect((await lstat(join(baseDir, 'shared'))).nlink).toBe(1);
+    // Implicitly copied-up parents keep the lower directory's mode.
+    expect((await lstat(join(view, 'opaque'))).mode & 0o777).toBe(0o750);
+  });
+
+  /** A tar header for one entry claiming `size` bytes, with its checksum fixed up. */
+  async function headerClaiming(name: string, size: number): Promise<Buffer> {
+    const header = Buffer.from((await buildTar([{ name, content: '' }])).subarray(0, 512));
+    header.write(size.toString(8).padStart(11, '0') + '\0', 124, 'ascii');
+    header.fill(' ', 148, 156);
+    let sum = 0;
+    for (const byte of header) sum += byte;
+    header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'ascii');
+    return header;
+  }
+
+  /** 1 GiB of zeros after `prefix`, gzip-compressed as it is read (about 1 MiB on the wire). */
+  function gzipBomb(prefix: Buffer): Readable {
+    const zeros = Buffer.alloc(1024 * 1024);
+    return Readable.from(
+      (async function* () {
+        yield prefix;
+        for (let i = 0; i < 1024; i++) yield zeros;
+      })(),
+    ).pipe(createGzip({ level: 1 }));
+  }
+
+  async function expectBombStopped(source: Readable): Promise<void> {
+    await snapshotter.prepare('bomb');
+    const upperDir = await snapshotter.upperDir('bomb');
+    const started = Date.now();
+    const limit = 8 * 1024 * 1024;
+    const err = await applyLayer(source, { upperDir, lowerDirs: [] }, { maxUnpackedBytes: limit, maxEntries: 100 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isSnapshotError(err, 'LimitExceeded')).toBe(true);
+    expect((err as Error).message).toContain('[images] max_layer_unpacked_bytes');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect((await snapshotter.usage('bomb')).size).toBeLessThanOrEqual(limit);
+  }
+
+  it('stops a gzip bomb whose entry claims 1 GiB before writing it', async () => {
+    await expectBombStopped(gzipBomb(await headerClaiming('zeros', 1024 ** 3)));
+  });
+
+  it('stops a gzip bomb of 1 GiB of tar padding at the unpacked-bytes limit', async () => {
+    // Zero blocks are end-of-archive markers: nothing is written, only the byte meter can stop this one.
+    await expectBombStopped(gzipBomb(await buildTar([{ name: 'small', content: 'x' }])));
+  });
+
+  it('stops a gzip bomb of many 1 MiB files at the unpacked-bytes limit', async () => {
+    const content = Buffer.alloc(1024 * 1024);
+    const files = Readable.from(
+      (async function* () {
+        for (let i = 0; i < 1024; i++) yield Buffer.concat([await headerClaiming(`f${i}`, content.length), content]);
+      })(),
+    ).pipe(createGzip({ level: 1 }));
+    await expectBombStopped(files);
+  });
+
+  it('stops at the entry limit', async () => {
+    await snapshotter.prepare('many');
+    const tarball = await buildTar(Array.from({ length: 20 }, (_, i) => ({ name: `f${i}`, content: 'x' })));
+    const err = await applyLayer(Readable.from([tarball]), { upperDir: await snapshotter.upperDir('many'), lowerDirs: [] }, { maxUnpackedBytes: 1 << 20, maxEntries: 10 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isSnapshotError(err, 'LimitExceeded')).toBe(true);
+    expect((err as Error).message).toContain('max_layer_entries');
+  });
+
+  it('refuses zstd layers and corrupt tars clearly', async () => {
+    await snapshotter.prepare('odd');
+    const target = { upperDir: await snapshotter.upperDir('odd'), lowerDirs: [] };
+    const zstd = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(100)]);
+    await expect(applyLayer(Readable.from([zstd]), target, LIMITS)).rejects.toMatchObject({ code: 'Unsupported' });
+    const garbage = Buffer.alloc(1024, 'A');
+    await expect(applyLayer(Readable.from([garbage]), target, LIMITS)).rejects.toMatchObject({ code: 'InvalidLayer' });
+    const truncated = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 1, 2, 3]);
+    await expect(applyLayer(Readable.from([truncated]), target, LIMITS)).rejects.toMatchObject({ code: 'InvalidLayer' });
+  });
+});

@@ -1,0 +1,390 @@
+/**
+ * Writes the entries of one layer tar into an active snapshot's overlay upper dir, without mounting, so that the
+ * overlay of (upper, lowers) shows what the layer means (OCI image-spec "Applying changesets").
+ *
+ * Safety rules — a hostile layer must not create, change or delete anything outside the upper dir:
+ * - names are resolved lexically (layer-path.ts); `..` above the root refuses the layer;
+ * - no symlink is ever traversed: every directory on an entry's path must be a real directory in the overlay's
+ *   merged view (upper first, then the lowers, honouring whiteouts and opaque dirs); a symlink there refuses the
+ *   layer, whether it came from this layer or a lower one;
+ * - the last component is never followed either: an existing object is unlinked (or, for a directory, removed
+ *   recursively, which does not follow symlinks) before a new one is made; files are opened O_CREAT|O_EXCL|
+ *   O_NOFOLLOW and their owner and mode are set on the open descriptor; symlinks get lchown/lutimes;
+ * - hard links point at objects resolved by the same rules; a target found only in a lower layer is copied up;
+ * - lower dirs are only read.
+ * The unpack is the only writer of the upper dir while it runs, so a path checked here stays what it was.
+ */
+import { type Stats } from 'node:fs';
+import { chmod, copyFile, constants, lchown, link, lstat, lutimes, mkdir, open, readlink, rm, symlink, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Header } from 'tar-stream';
+import { invalidLayer } from './errors.js';
+import { entryComponents, whiteoutOf } from './layer-path.js';
+import { isErrno, lgetxattr, llistxattr, lsetxattr, makedev, mknod } from './libc.js';
+import type { SnapshotLogger } from './log.js';
+
+const OPAQUE_XATTR = 'trusted.overlay.opaque';
+/** Xattrs that steer overlayfs itself (opaque, redirect, metacopy, origin); a layer may not set them directly. */
+const OVERLAY_XATTR_PREFIXES = ['trusted.overlay.', 'user.overlay.'];
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+const S_IFIFO = 0o010000;
+
+/**
+ * A tar entry's header as tar-stream parses it: PAX records (decoded as UTF-8 strings) under `pax`, and a null
+ * `type` for a type flag it does not know.
+ */
+export type LayerHeader = Omit<Header, 'pax' | 'type'> & { pax?: Record<string, string> | null; type: Header['type'] | null };
+
+interface Times {
+  atime: Date;
+  mtime: Date;
+}
+
+/** The object the merged view shows at a path: where it lives and what it is. */
+interface Found {
+  path: string;
+  st: Stats;
+}
+
+export class LayerWriter {
+  /** Upper-relative paths known to be real directories in the upper dir (saves re-resolving every entry). */
+  private readonly upperDirs = new Set<string>(['']);
+  /** Directory times to set once the whole layer is written, since writing into a directory changes its mtime. */
+  private readonly dirTimes = new Map<string, Times>();
+
+  constructor(
+    private readonly upper: string,
+    private readonly lowers: readonly string[],
+    private readonly log: SnapshotLogger,
+  ) {}
+
+  /** Writes one entry; `body` is its content stream (read only for regular files). */
+  async write(header: LayerHeader, body: AsyncIterable<Uint8Array>): Promise<void> {
+    const entry = header.name;
+    const parts = entryComponents(entry);
+    const base = parts[parts.length - 1];
+    if (base === undefined) {
+      if (header.type !== 'directory') throw invalidLayer(`layer entry "${entry}" names the image root but is a ${header.type ?? 'unknown entry'}`, { entry });
+      await this.setMetadata(this.upper, header, entry);
+      this.dirTimes.set('', timesOf(header));
+      return;
+    }
+    const parentParts = parts.slice(0, -1);
+    for (const component of parentParts) {
+      if (whiteoutOf(component, entry).kind !== 'none') throw invalidLayer(`layer entry "${entry}" has a whiteout as a directory on its path`, { entry });
+    }
+    const whiteout = whiteoutOf(base, entry);
+    if (whiteout.kind === 'opaque') {
+      const dir = await this.ensureDir(parentParts, entry, false);
+      if (dir !== undefined) lsetxattr(dir, OPAQUE_XATTR, Buffer.from('y'));
+      return;
+    }
+    if (whiteout.kind === 'whiteout') {
+      await this.whiteout([...parentParts, whiteout.name], entry);
+      return;
+    }
+    const dir = await this.ensureDir(parentParts, entry, true);
+    if (dir === undefined) throw new Error(`unreachable: ensureDir created no parent for "${entry}"`);
+    await this.writeObject(parts, join(dir, base), header, body);
+  }
+
+  /** Sets the directory times recorded during the unpack; call once after the last entry. */
+  async finish(): Promise<void> {
+    for (const [rel, times] of this.dirTimes) await lutimes(join(this.upper, rel), times.atime, times.mtime);
+  }
+
+  private async writeObject(parts: string[], path: string, header: LayerHeader, body: AsyncIterable<Uint8Array>): Promise<void> {
+    const entry = header.name;
+    const rel = parts.join('/');
+    const existing = await lstatOrUndefined(path);
+    switch (header.type) {
+      case 'directory': {
+        if (existing?.isDirectory() !== true) {
+          if (existing !== undefined) await this.removeExisting(rel, existing);
+          await mkdir(path, { mode: 0o700 });
+          // This replaced a non-directory of this layer, which hid whatever the lower layers hold here; a fresh
+          // directory must keep hiding it rather than merge with it.
+          if (existing !== undefined) lsetxattr(path, OPAQUE_XATTR, Buffer.from('y'));
+          this.upperDirs.add(rel);
+        }
+        await this.setMetadata(path, header, entry);
+        this.dirTimes.set(rel, timesOf(header));
+        return;
+      }
+      case 'file':
+      case 'contiguous-file': {
+        if (existing !== undefined) await this.removeExisting(rel, existing);
+        const file = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        try {
+          if ((header.size ?? 0) > 0) {
+            for await (const chunk of body) await file.write(chunk);
+          }
+          await file.chown(header.uid ?? 0, header.gid ?? 0);
+          // After chown, which clears set-user-ID and set-group-ID.
+          await file.chmod((header.mode ?? 0o644) & 0o7777);
+        } finally {
+          await file.close();
+        }
+        this.setXattrs(path, header, entry);
+        await lutimes(path, timesOf(header).atime, timesOf(header).mtime);
+        return;
+      }
+      case 'symlink': {
+        if (existing !== undefined) await this.removeExisting(rel, existing);
+        await symlink(header.linkname ?? '', path);
+        await lchown(path, header.uid ?? 0, header.gid ?? 0);
+        this.setXattrs(path, header, entry);
+        await lutimes(path, timesOf(header).atime, timesOf(header).mtime);
+        return;
+      }
+      case 'link': {
+        const targetParts = entryComponents(header.linkname ?? '', entry);
+        if (targetParts.join('/') === rel) throw invalidLayer(`layer entry "${entry}" is a hard link to itself`, { entry });
+        const target = await this.upperObjectFor(targetParts, entry);
+        const current = await lstatOrUndefined(path);
+        if (current !== undefined) await this.removeExisting(rel, current);
+        // link(2) does not follow a symlink target: the new name shares the symlink's inode, as tar does.
+        await link(target, path);
+        return;
+      }
+      case 'character-device':
+      case 'block-device':
+      case 'fifo': {
+        if (existing !== undefined) await this.removeExisting(rel, existing);
+        const typeBits = header.type === 'fifo' ? S_IFIFO : header.type === 'block-device' ? S_IFBLK : S_IFCHR;
+        try {
+          mknod(path, typeBits | 0o600, makedev(header.devmajor ?? 0, header.devminor ?? 0));
+        } catch (err) {
+          if (!isErrno(err, 'EPERM')) throw err;
+          this.log.warn({ entry, type: header.type }, 'layer unpack: skipping a device node this process may not create (EPERM); the container gets its devices from the runtime');
+          return;
+        }
+        await this.setMetadata(path, header, entry);
+        await lutimes(path, timesOf(header).atime, timesOf(header).mtime);
+        return;
+      }
+      default:
+        throw invalidLayer(`layer entry "${entry}" has tar type ${header.type ?? 'unknown'}, which berth does not unpack: the layer is refused`, { entry });
+    }
+  }
+
+  /**
+   * Makes sure the directory `parts` exists as a real directory in the upper dir and returns its path. A directory
+   * the merged view shows only in a lower layer is created in the upper dir with the lower one's owner, mode, xattrs
+   * and times (what overlayfs' copy-up does). Absent everywhere: created 0755 root-owned as tar does, or, with
+   * `create` false, undefined. A symlink or non-directory on the way refuses the layer.
+   */
+  private async ensureDir(parts: string[], entry: string, create: boolean): Promise<string | undefined> {
+    for (let i = 1; i <= parts.length; i++) {
+      const rel = parts.slice(0, i).join('/');
+      if (this.upperDirs.has(rel)) continue;
+      const path = join(this.upper, rel);
+      const inUpper = await lstatOrUndefined(path);
+      if (inUpper?.isDirectory() === true) {
+        this.upperDirs.add(rel);
+        continue;
+      }
+      if (inUpper !== undefined && !isWhiteout(inUpper)) throw this.notADirectory(entry, rel, inUpper);
+      if (inUpper !== undefined) {
+        // Deleted earlier in this layer and used again: a new directory, hiding the lower layers' one.
+        if (!create) return undefined;
+        await unlink(path);
+        await this.makeDir(path, undefined);
+        lsetxattr(path, OPAQUE_XATTR, Buffer.from('y'));
+        this.upperDirs.add(rel);
+        continue;
+      }
+      const found = await this.lookup(parts.slice(0, i), entry);
+      if (found === undefined && !create) return undefined;
+      if (found !== undefined && !found.st.isDirectory()) throw this.notADirectory(entry, rel, found.st);
+      await this.makeDir(path, found);
+      this.upperDirs.add(rel);
+    }
+    return join(this.upper, ...parts);
+  }
+
+  private async makeDir(path: string, lower: Found | undefined): Promise<void> {
+    await mkdir(path, { mode: 0o700 });
+    if (lower === undefined) {
+      await chmod(path, 0o755);
+      return;
+    }
+    await lchown(path, lower.st.uid, lower.st.gid);
+    await chmod(path, lower.st.mode & 0o7777);
+    this.copyXattrs(lower.path, path);
+    this.dirTimes.set(path.slice(this.upper.length + 1), { atime: lower.st.atime, mtime: lower.st.mtime });
+  }
+
+  /**
+   * What the merged view (upper, then lowers topmost first) shows at `parts`, or undefined. Walks one component at a
+   * time and only descends into real directories, so no lstat here passes through a symlink; a symlink or file on
+   * the way refuses the layer.
+   */
+  private async lookup(parts: string[], entry: string): Promise<Found | undefined> {
+    let layers = [this.upper, ...this.lowers];
+    let found: Found | undefined;
+    for (let i = 0; i < parts.length; i++) {
+      const rel = parts.slice(0, i + 1).join('/');
+      found = undefined;
+      const merged: string[] = [];
+      for (const layer of layers) {
+        const path = join(layer, rel);
+        const st = await lstatOrUndefined(path);
+        if (st === undefined) continue;
+        if (isWhiteout(st)) break;
+        found ??= { path, st };
+        // overlayfs merges directories only, down to the first opaque one; anything else below stops the merge.
+        if (!st.isDirectory()) break;
+        merged.push(layer);
+        if (lgetxattr(path, OPAQUE_XATTR)?.toString() === 'y') break;
+      }
+      if (found === undefined) return undefined;
+      if (i < parts.length - 1 && !found.st.isDirectory()) throw this.notADirectory(entry, rel, found.st);
+      layers = merged;
+    }
+    return found;
+  }
+
+  /** The upper-dir path of hard link target `parts`, copying it up from a lower layer first if needed. */
+  private async upperObjectFor(parts: string[], entry: string): Promise<string> {
+    const rel = parts.join('/');
+    const found = parts.length === 0 ? undefined : await this.lookup(parts, entry);
+    if (found === undefined) throw invalidLayer(`layer entry "${entry}" is a hard link to "${rel}", which does not exist in the image`, { entry });
+    if (found.st.isDirectory()) throw invalidLayer(`layer entry "${entry}" is a hard link to directory "${rel}"`, { entry });
+    const path = join(this.upper, rel);
+    if (found.path === path) return path;
+    const dir = await this.ensureDir(parts.slice(0, -1), entry, true);
+    if (dir === undefined) throw new Error(`unreachable: ensureDir created no parent for "${entry}"`);
+    await this.copyUp(found, path);
+    return path;
+  }
+
+  private async copyUp(from: Found, to: string): Promise<void> {
+    const { st } = from;
+    if (st.isSymbolicLink()) {
+      await symlink(await readlink(from.path), to);
+    } else if (st.isFile()) {
+      // The source is a regular file in an immutable lower layer (checked with lstat just now).
+      await copyFile(from.path, to, constants.COPYFILE_EXCL);
+    } else {
+      mknod(to, st.mode, BigInt(st.rdev));
+    }
+    await lchown(to, st.uid, st.gid);
+    if (!st.isSymbolicLink()) await chmod(to, st.mode & 0o7777);
+    this.copyXattrs(from.path, to);
+    await lutimes(to, st.atime, st.mtime);
+  }
+
+  private async whiteout(parts: string[], entry: string): Promise<void> {
+    const dir = await this.ensureDir(parts.slice(0, -1), entry, false);
+    // Nothing on the merged path: there is nothing to hide.
+    if (dir === undefined) return;
+    const path = join(this.upper, ...parts);
+    const existing = await lstatOrUndefined(path);
+    if (existing === undefined) {
+      mknod(path, S_IFCHR, makedev(0, 0));
+      return;
+    }
+    // A whiteout hides the lower layers only; what this layer put here stays. A directory of this layer must stop
+    // merging with the lower ones; a non-directory already hides them.
+    if (existing.isDirectory()) lsetxattr(path, OPAQUE_XATTR, Buffer.from('y'));
+  }
+
+  private async removeExisting(rel: string, st: Stats): Promise<void> {
+    const path = join(this.upper, rel);
+    if (!st.isDirectory()) {
+      await unlink(path);
+      return;
+    }
+    // rm removes symlinks inside the tree rather than following them.
+    await rm(path, { recursive: true });
+    for (const known of [...this.upperDirs]) if (known === rel || known.startsWith(`${rel}/`)) this.upperDirs.delete(known);
+    for (const known of [...this.dirTimes.keys()]) if (known === rel || known.startsWith(`${rel}/`)) this.dirTimes.delete(known);
+  }
+
+  /** Owner, then mode (chown clears set-ID bits), then xattrs (chown clears security.capability). Never a symlink. */
+  private async setMetadata(path: string, header: LayerHeader, entry: string): Promise<void> {
+    await lchown(path, header.uid ?? 0, header.gid ?? 0);
+    await chmod(path, (header.mode ?? 0o755) & 0o7777);
+    this.setXattrs(path, header, entry);
+  }
+
+  private setXattrs(path: string, header: LayerHeader, entry: string): void {
+    for (const [name, value] of xattrsOf(header, entry, this.log)) {
+      try {
+        lsetxattr(path, name, value);
+      } catch (err) {
+        // user.* xattrs are not allowed on symlinks and some file systems lack a namespace; the file stays usable.
+        if (!isErrno(err, 'EPERM', 'ENOTSUP', 'EOPNOTSUPP')) throw err;
+        this.log.warn({ entry, xattr: name, err }, 'layer unpack: skipping an xattr this file system or file type does not take');
+      }
+    }
+  }
+
+  private copyXattrs(from: string, to: string): void {
+    for (const name of llistxattr(from)) {
+      if (OVERLAY_XATTR_PREFIXES.some((prefix) => name.startsWith(prefix))) continue;
+      const value = lgetxattr(from, name);
+      if (value !== undefined) lsetxattr(to, name, value);
+    }
+  }
+
+  private notADirectory(entry: string, rel: string, st: Stats): Error {
+    const what = st.isSymbolicLink() ? 'a symlink; berth does not follow symlinks while unpacking' : 'not a directory';
+    return invalidLayer(`layer entry "${entry}" lies under "${rel}", which is ${what}: the layer is refused`, { entry, path: rel });
+  }
+}
+
+/** xattrs carried as PAX records: SCHILY.xattr.<name> (raw value) and LIBARCHIVE.xattr.<url-encoded name> (base64). */
+function xattrsOf(header: LayerHeader, entry: string, log: SnapshotLogger): Array<[string, Buffer]> {
+  const result: Array<[string, Buffer]> = [];
+  for (const [key, value] of Object.entries(header.pax ?? {})) {
+    let name: string;
+    let bytes: Buffer;
+    if (key.startsWith('SCHILY.xattr.')) {
+      name = key.slice('SCHILY.xattr.'.length);
+      // tar-stream decodes PAX values as UTF-8: a binary value that is not valid UTF-8 arrives damaged.
+      if (value.includes('\ufffd')) {
+        log.warn({ entry, xattr: name }, 'layer unpack: skipping an xattr whose binary value the tar reader could not carry');
+        continue;
+      }
+      bytes = Buffer.from(value, 'utf8');
+    } else if (key.startsWith('LIBARCHIVE.xattr.')) {
+      name = decodeURIComponent(key.slice('LIBARCHIVE.xattr.'.length));
+      bytes = Buffer.from(value, 'base64');
+    } else {
+      continue;
+    }
+    if (OVERLAY_XATTR_PREFIXES.some((prefix) => name.startsWith(prefix))) {
+      log.warn({ entry, xattr: name }, 'layer unpack: ignoring an overlayfs control xattr carried in the layer');
+      continue;
+    }
+    result.push([name, bytes]);
+  }
+  return result;
+}
+
+function timesOf(header: LayerHeader): Times {
+  const mtime = paxTime(header.pax?.['mtime']) ?? header.mtime ?? new Date(0);
+  return { atime: paxTime(header.pax?.['atime']) ?? mtime, mtime };
+}
+
+function paxTime(value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  return Number.isFinite(seconds) ? new Date(seconds * 1000) : undefined;
+}
+
+function isWhiteout(st: Stats): boolean {
+  return st.isCharacterDevice() && st.rdev === 0;
+}
+
+async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
