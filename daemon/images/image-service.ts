@@ -107,6 +107,7 @@ export class ImageService {
   async remove(namespace: string, refOrId: string): Promise<GcResult> {
     const names = this.lookup(namespace, refOrId)?.names ?? [];
     for (const name of names) await this.store.delete(namespace, name);
+    for (const id of this.configs.keys()) if (![...this.store.all()].some((r) => r.configDigest === id)) this.configs.delete(id);
     try {
       return names.length > 0 ? await this.gc.collect() : { blobsRemoved: 0, snapshotsRemoved: 0 };
     } finally {

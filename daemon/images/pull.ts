@@ -148,7 +148,10 @@ export class Puller {
       this.logger.info({ namespace, image: name, id: record.configDigest, ms: Date.now() - started }, 'image pulled');
       return record;
     } catch (err) {
-      throw pullError(signal.aborted ? signal.reason : err, name, ref);
+      const cause: unknown = signal.aborted ? signal.reason : err;
+      // Downloads of later layers still running are of no use now.
+      controller.abort(cause);
+      throw pullError(cause, name, ref);
     } finally {
       watchdog.stop();
     }
