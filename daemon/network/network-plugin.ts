@@ -73,7 +73,4 @@ export interface NetworkPlugin {
   check(pod: PodNetworkRef): Promise<void>;
   /** Whether new pods can be set up now (the CRI NetworkReady condition). */
   status(): Promise<NetworkStatus>;
-  /** The node's pod CIDR from UpdateRuntimeConfig; stored for plugins that read it. */
-  updatePodCidr(cidr: string): void;
-  podCidr(): string | undefined;
 }

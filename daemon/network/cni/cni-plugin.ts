@@ -15,6 +15,11 @@ export interface CniNetworkPluginOptions {
   cacheDir: string;
   /** How long one plugin invocation may take before it is killed. */
   pluginTimeoutMs?: number;
+  /**
+   * The node's pod CIDR as kubelet last sent it with UpdateRuntimeConfig ("" until then). Offered to plugins
+   * declaring the `ipRanges` capability (host-local), so a config need not hard-code the node's subnet.
+   */
+  podCidr?: () => string;
 }
 
 const IF_NAME = 'eth0';
@@ -32,8 +37,13 @@ const LOOPBACK_NETWORK: CniConfList = {
 /** The reason CRI's NetworkReady condition carries when not ready (containerd and CRI-O use the same word). */
 export const NETWORK_NOT_READY_REASON = 'NetworkPluginNotReady';
 
-export function cniOptionsFromConfig(config: BerthConfig): CniNetworkPluginOptions {
-  return { confDir: config.cri.cni.conf_dir, binDirs: config.cri.cni.bin_dirs, cacheDir: join(config.root, 'cni', 'results') };
+export function cniOptionsFromConfig(config: BerthConfig, podCidr?: () => string): CniNetworkPluginOptions {
+  return {
+    confDir: config.cri.cni.conf_dir,
+    binDirs: config.cri.cni.bin_dirs,
+    cacheDir: join(config.root, 'cni', 'results'),
+    ...(podCidr === undefined ? {} : { podCidr }),
+  };
 }
 
 /**
@@ -46,7 +56,6 @@ export class CniNetworkPlugin implements NetworkPlugin {
   private readonly cache: CniResultCache;
   private readonly timeoutMs: number;
   private readonly queues = new Map<string, Promise<unknown>>();
-  private cidr: string | undefined;
 
   constructor(private readonly options: CniNetworkPluginOptions) {
     this.cache = new CniResultCache(options.cacheDir);
@@ -60,7 +69,7 @@ export class CniNetworkPlugin implements NetworkPlugin {
       // lo comes up whatever the configured network is (many configs leave it out); it dies with the netns,
       // so tear-down has nothing to undo for it.
       await this.run('ADD', pod, pod.netnsPath, LOOPBACK_NETWORK, LOOPBACK_NETWORK.plugins[0]!, loopbackBinary!, {}, undefined);
-      const runtimeConfig = runtimeConfigFor(pod);
+      const runtimeConfig = runtimeConfigFor(pod, this.options.podCidr?.() ?? '');
       let result: CniResult | undefined;
       try {
         for (const [index, plugin] of config.plugins.entries()) {
@@ -131,14 +140,6 @@ export class CniNetworkPlugin implements NetworkPlugin {
     }
   }
 
-  updatePodCidr(cidr: string): void {
-    this.cidr = cidr;
-  }
-
-  podCidr(): string | undefined {
-    return this.cidr;
-  }
-
   private async findAll(config: CniConfList): Promise<string[]> {
     return Promise.all(
       config.plugins.map((plugin) =>
@@ -166,7 +167,14 @@ export class CniNetworkPlugin implements NetworkPlugin {
         failures.push(err);
       });
     }
-    if (failures.length > 0) throw failures[0];
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) {
+      const messages = failures.map((err) => (err instanceof Error ? err.message : String(err)));
+      throw new BerthError('Internal', `CNI DEL for sandbox ${pod.id} failed in ${failures.length} plugins: ${messages.join('; ')}`, {
+        cause: failures[0],
+        context: { id: pod.id },
+      });
+    }
   }
 
   /** DEL after a failed ADD, so no half-made attachment stays behind; returns why that failed, if it did. */
@@ -214,8 +222,9 @@ export class CniNetworkPlugin implements NetworkPlugin {
 }
 
 /** The runtime-config values this pod has, keyed by CNI capability name. */
-function runtimeConfigFor(pod: PodNetworkSpec): Record<string, unknown> {
+function runtimeConfigFor(pod: PodNetworkSpec, podCidr: string): Record<string, unknown> {
   const runtimeConfig: Record<string, unknown> = {};
+  if (podCidr !== '') runtimeConfig['ipRanges'] = [[{ subnet: podCidr }]];
   // hostPort 0 means "not published" in the pod spec.
   const ports = pod.portMappings.filter((port) => port.hostPort > 0);
   if (ports.length > 0) {
