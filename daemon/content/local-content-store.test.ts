@@ -9,6 +9,7 @@ import type { Digest } from '../oci/image-spec.js';
 import type { BlobSource } from './content-store.js';
 import { sha256Of } from '../oci/digest.js';
 import { LocalContentStore } from './local-content-store.js';
+import { rejectionOf } from '../../test/fixtures/rejection.js';
 
 let root: string;
 let store: LocalContentStore;
@@ -26,15 +27,6 @@ const from = (...chunks: Buffer[]): BlobSource => async () => Readable.from(chun
 
 async function until(cond: () => boolean): Promise<void> {
   while (!cond()) await new Promise((r) => setTimeout(r, 1));
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('LocalContentStore', () => {
@@ -64,7 +56,7 @@ describe('LocalContentStore', () => {
   it('refuses bytes that do not match the digest, naming expected and got', async () => {
     const b = blob('the real bytes');
     const wrong = Buffer.from('the fake bytes');
-    const err = await rejection(store.ingest(b, from(wrong)));
+    const err = await rejectionOf(store.ingest(b, from(wrong)));
     expect(isBerthError(err, 'DataLoss')).toBe(true);
     expect(err.message).toContain(`expected ${b.digest}`);
     expect(err.message).toContain(`got ${sha256Of(wrong)}`);
@@ -82,7 +74,7 @@ describe('LocalContentStore', () => {
         this.push(Buffer.from('ab'));
       },
     });
-    const err = await rejection(store.ingest(b, async () => endless));
+    const err = await rejectionOf(store.ingest(b, async () => endless));
     expect(isBerthError(err, 'DataLoss')).toBe(true);
     expect(err.message).toMatch(/larger than its descriptor's 4 bytes/);
     expect(pulled).toBeLessThan(10);
@@ -91,7 +83,7 @@ describe('LocalContentStore', () => {
 
   it('refuses a truncated blob', async () => {
     const b = blob('abcdef');
-    const err = await rejection(store.ingest(b, from(b.bytes.subarray(0, 3))));
+    const err = await rejectionOf(store.ingest(b, from(b.bytes.subarray(0, 3))));
     expect(err.message).toMatch(/ended after 3 of its 6 bytes/);
   });
 
@@ -126,7 +118,7 @@ describe('LocalContentStore', () => {
     await until(() => fail !== undefined);
     const second = store.ingest(b, from(b.bytes));
     fail(new Error('connection reset'));
-    const err = await rejection(first);
+    const err = await rejectionOf(first);
     expect(isBerthError(err, 'Unavailable')).toBe(true);
     expect(err.message).toContain(b.digest);
     expect(await second).toMatchObject({ digest: b.digest });
@@ -144,7 +136,7 @@ describe('LocalContentStore', () => {
     const ac = new AbortController();
     const waiter = store.ingest(b, slow, { signal: ac.signal });
     ac.abort(new Error('kubelet cancelled'));
-    expect((await rejection(waiter)).message).toBe('kubelet cancelled');
+    expect((await rejectionOf(waiter)).message).toBe('kubelet cancelled');
     finish();
     await first;
   });
@@ -152,7 +144,7 @@ describe('LocalContentStore', () => {
   it('caps readAll and names the limit', async () => {
     const b = blob('y'.repeat(2048));
     await store.ingest(b, from(b.bytes));
-    const err = await rejection(store.readAll(b.digest, 1024));
+    const err = await rejectionOf(store.readAll(b.digest, 1024));
     expect(isBerthError(err, 'ResourceExhausted')).toBe(true);
     expect(err.message).toContain('2048 bytes');
     expect(err.message).toContain('1024');
@@ -163,12 +155,12 @@ describe('LocalContentStore', () => {
     await store.ingest(b, from(b.bytes));
     await rm(store.path(b.digest));
     await writeFile(store.path(b.digest), 'evil');
-    expect(isBerthError(await rejection(store.readAll(b.digest, 100)), 'DataLoss')).toBe(true);
+    expect(isBerthError(await rejectionOf(store.readAll(b.digest, 100)), 'DataLoss')).toBe(true);
   });
 
   it('reports absent blobs as NotFound and deletes idempotently', async () => {
     const d = sha256Of(Buffer.from('absent'));
-    expect(isBerthError(await rejection(store.openRead(d)), 'NotFound')).toBe(true);
+    expect(isBerthError(await rejectionOf(store.openRead(d)), 'NotFound')).toBe(true);
     expect(await store.info(d)).toBeUndefined();
     await store.delete(d);
     const b = blob('gone soon');
@@ -178,7 +170,7 @@ describe('LocalContentStore', () => {
   });
 
   it('refuses malformed digests before touching the filesystem', async () => {
-    const err = await rejection(store.ingest({ digest: 'sha256:../../etc/passwd' as Digest, size: 1 }, from(Buffer.from('x'))));
+    const err = await rejectionOf(store.ingest({ digest: 'sha256:../../etc/passwd' as Digest, size: 1 }, from(Buffer.from('x'))));
     expect(isBerthError(err, 'InvalidArgument')).toBe(true);
     expect(() => store.path('sha256:../x' as Digest)).toThrow(/not a valid digest/);
   });

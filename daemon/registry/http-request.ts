@@ -1,0 +1,128 @@
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import https from 'node:https';
+import { rootCertificates } from 'node:tls';
+import { BerthError } from '../errors/errors.js';
+import { errnoOf } from './hosts-config.js';
+
+/**
+ * HTTP(S) requests to registries over node:http(s): unlike the built-in fetch, they take per-host CA bundles and
+ * skip_verify from hosts.toml. Redirects are followed here; credentials and configured headers go only to the
+ * origin that was asked, never to the storage backend a blob redirect points at.
+ */
+export interface TlsOptions {
+  ca: Buffer[];
+  skipVerify: boolean;
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'HEAD' | 'POST';
+  url: URL;
+  /** Sent to `url`'s origin only. */
+  headers: OutgoingHttpHeaders;
+  /** Sent on every hop (Accept, User-Agent). */
+  commonHeaders?: OutgoingHttpHeaders;
+  body?: string;
+  tls: TlsOptions;
+  signal?: AbortSignal;
+  /** How long to wait for response headers. */
+  timeoutMs: number;
+  /** Redirects to follow (0 to return a 3xx as is). */
+  maxRedirects: number;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const DEFAULT_TLS: TlsOptions = { ca: [], skipVerify: false };
+
+export class HttpTransport {
+  private readonly agents = new Map<string, http.Agent>();
+
+  async request(req: HttpRequest): Promise<IncomingMessage> {
+    let url = req.url;
+    let headers: OutgoingHttpHeaders = { ...req.commonHeaders, ...req.headers };
+    let tls = req.tls;
+    let method = req.method;
+    for (let hop = 0; ; hop++) {
+      const res = await this.once(method, url, headers, tls, method === req.method ? req.body : undefined, req);
+      const location = res.headers.location;
+      if (!REDIRECTS.has(res.statusCode ?? 0) || location === undefined || hop >= req.maxRedirects) return res;
+      res.resume();
+      const next = new URL(location, url);
+      if (next.origin !== req.url.origin) {
+        headers = { ...req.commonHeaders };
+        tls = DEFAULT_TLS;
+      }
+      if (res.statusCode === 303) method = method === 'HEAD' ? 'HEAD' : 'GET';
+      url = next;
+    }
+  }
+
+  /** Closes idle keep-alive connections so a stopping daemon (or a test) can exit. */
+  close(): void {
+    for (const agent of this.agents.values()) agent.destroy();
+    this.agents.clear();
+  }
+
+  private once(method: string, url: URL, headers: OutgoingHttpHeaders, tls: TlsOptions, body: string | undefined, req: HttpRequest): Promise<IncomingMessage> {
+    const { signal, timeoutMs } = req;
+    signal?.throwIfAborted();
+    const secure = url.protocol === 'https:';
+    const agent = this.agentFor(secure, tls);
+    const lib = secure ? https : http;
+    return new Promise((resolvePromise, reject) => {
+      const outgoing = lib.request(url, { method, headers, agent, signal });
+      const timer = setTimeout(() => {
+        outgoing.destroy(new BerthError('DeadlineExceeded', `registry host ${url.host} sent no response within ${timeoutMs / 1000}s`, { context: { url: url.href } }));
+      }, timeoutMs);
+      outgoing.on('response', (res) => {
+        clearTimeout(timer);
+        resolvePromise(res);
+      });
+      outgoing.on('error', (err) => {
+        clearTimeout(timer);
+        if (signal?.aborted) reject(signal.reason);
+        else if (err instanceof BerthError) reject(err);
+        else reject(new NetworkError(url, err));
+      });
+      outgoing.end(body);
+    });
+  }
+
+  private agentFor(secure: boolean, tls: TlsOptions): http.Agent {
+    const key = secure ? `https|${tls.skipVerify}|${fingerprint(tls.ca)}` : 'http';
+    let agent = this.agents.get(key);
+    if (agent === undefined) {
+      agent = secure
+        ? new https.Agent({
+            keepAlive: true,
+            rejectUnauthorized: !tls.skipVerify,
+            ...(tls.ca.length > 0 && { ca: [...rootCertificates, ...tls.ca.map((b) => b.toString('utf8'))] }),
+          })
+        : new http.Agent({ keepAlive: true });
+      this.agents.set(key, agent);
+    }
+    return agent;
+  }
+}
+
+/** A connection-level failure (refused, reset, TLS); the message names the host, the cause keeps the detail. */
+export class NetworkError extends BerthError {
+  readonly code: string | undefined;
+
+  constructor(url: URL, cause: Error) {
+    super('Unavailable', `registry host ${url.host} is unreachable: ${cause.message}`, { cause, context: { url: url.href } });
+    this.code = errnoOf(cause);
+  }
+
+  /** The server speaks plain HTTP on a port we tried TLS on. */
+  get isPlainHttpAnswer(): boolean {
+    return this.code === 'ERR_SSL_WRONG_VERSION_NUMBER' || this.code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' || /wrong version number|packet length too long/i.test(this.message);
+  }
+}
+
+function fingerprint(ca: Buffer[]): string {
+  const hash = createHash('sha256');
+  for (const b of ca) hash.update(b);
+  return hash.digest('hex');
+}
