@@ -5,7 +5,8 @@ import type { Logger } from '../logging/logger.js';
 
 /**
  * Constructs the services behind the CRI handlers. A component that adds a field to CriContext constructs
- * it here, so main.ts and the tests' daemons wire the same graph.
+ * it here. It runs after the socket is bound; RPCs answer UNAVAILABLE until it returns, so a service should
+ * finish whatever must precede serving (recovery of its records) before returning.
  */
 export async function buildCriContext(config: BerthConfig, configSource: string, logger: Logger): Promise<CriContext> {
   return {

@@ -15,10 +15,24 @@ type AnyUnary = UnaryHandler<unknown, unknown>;
 type AnyStream = ServerStreamHandler<unknown, unknown>;
 type Call = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>;
 
-function callInfo(call: Call, method: string, ctx: CriContext): CallInfo {
+/** How the handlers reach the daemon: the context once start-up has built it, and the shutdown signal. */
+export interface CriDispatch {
+  /** Undefined while services are still starting; RPCs then answer UNAVAILABLE and kubelet retries. */
+  context(): CriContext | undefined;
+  /** Aborted when the daemon shuts down, so long calls and event streams end instead of holding it up. */
+  readonly stopping: AbortSignal;
+}
+
+const NOT_READY = { code: GrpcStatus.UNAVAILABLE, details: 'berthd is still starting; retry shortly' };
+/** The abort reason of `stopping`; handlers see it as `call.signal.reason`. */
+export const SHUTDOWN_REASON = new Error('berthd is shutting down');
+const SHUTTING_DOWN = { code: GrpcStatus.UNAVAILABLE, details: 'berthd is shutting down; retry when it is back' };
+
+function callInfo(call: Call, method: string, ctx: CriContext, stopping: AbortSignal): CallInfo {
   const controller = new AbortController();
   call.on('cancelled', () => controller.abort(new Error(`${method} was cancelled by the client`)));
-  return { method, signal: controller.signal, logger: ctx.logger.child({ rpc: method }) };
+  // Requests are not logged: PullImage carries registry credentials.
+  return { method, signal: AbortSignal.any([controller.signal, stopping]), logger: ctx.logger.child({ rpc: method }) };
 }
 
 function logOutcome(info: CallInfo, started: number, err?: unknown): { code: GrpcStatus; details: string } | undefined {
@@ -27,6 +41,11 @@ function logOutcome(info: CallInfo, started: number, err?: unknown): { code: Grp
     info.logger.debug({ ms }, 'rpc ok');
     return undefined;
   }
+  // A handler cut short by shutdown failed because of us, not because of the request; the client may retry.
+  if (info.signal.aborted && info.signal.reason === SHUTDOWN_REASON) {
+    info.logger.info({ ms }, 'rpc ended by shutdown');
+    return SHUTTING_DOWN;
+  }
   const failure = toGrpcFailure(err);
   // Caller mistakes and expected misses (NotFound for a removed container) are routine for kubelet.
   if (failure.internal) info.logger.error({ ms, err }, 'rpc failed');
@@ -34,9 +53,11 @@ function logOutcome(info: CallInfo, started: number, err?: unknown): { code: Grp
   return { code: failure.code, details: failure.details };
 }
 
-function unary(handler: AnyUnary, method: string, ctx: CriContext) {
+function unary(handler: AnyUnary, method: string, dispatch: CriDispatch) {
   return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>): void => {
-    const info = callInfo(call, method, ctx);
+    const ctx = dispatch.context();
+    if (ctx === undefined) return callback(NOT_READY);
+    const info = callInfo(call, method, ctx, dispatch.stopping);
     const started = performance.now();
     handler(call.request, ctx, info).then(
       (response) => {
@@ -48,9 +69,11 @@ function unary(handler: AnyUnary, method: string, ctx: CriContext) {
   };
 }
 
-function serverStream(handler: AnyStream, method: string, ctx: CriContext) {
+function serverStream(handler: AnyStream, method: string, dispatch: CriDispatch) {
   return (call: ServerWritableStream<unknown, unknown>): void => {
-    const info = callInfo(call, method, ctx);
+    const ctx = dispatch.context();
+    if (ctx === undefined) return void call.emit('error', NOT_READY);
+    const info = callInfo(call, method, ctx, dispatch.stopping);
     const started = performance.now();
     const sink = {
       write: (message: unknown) =>
@@ -90,7 +113,7 @@ export function implementService(
   serviceName: string,
   definition: ServiceDefinition,
   table: Readonly<Record<string, unknown>>,
-  ctx: CriContext,
+  dispatch: CriDispatch,
 ): UntypedServiceImplementation {
   const implementation: UntypedServiceImplementation = {};
   for (const [name, methodDefinition] of Object.entries(definition)) {
@@ -98,8 +121,8 @@ export function implementService(
     const handler = table[name];
     const streaming = methodDefinition.responseStream;
     if (handler === undefined) implementation[name] = unimplemented(method, streaming);
-    else if (streaming) implementation[name] = serverStream(handler as AnyStream, method, ctx);
-    else implementation[name] = unary(handler as AnyUnary, method, ctx);
+    else if (streaming) implementation[name] = serverStream(handler as AnyStream, method, dispatch);
+    else implementation[name] = unary(handler as AnyUnary, method, dispatch);
   }
   return implementation;
 }

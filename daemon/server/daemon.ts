@@ -35,8 +35,13 @@ export async function startDaemon(config: BerthConfig, configSource: string, log
   try {
     locks.push(InstanceLock.acquire(join(config.root, 'berthd.lock'), `root ${config.root}`));
     locks.push(InstanceLock.acquire(`${config.grpc.address}.lock`, `socket ${config.grpc.address}`));
-    const ctx = await buildCriContext(config, configSource, logger);
-    const server = await serveCri(config, ctx);
+    const server = await serveCri(config);
+    try {
+      server.activate(await buildCriContext(config, configSource, logger));
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
     logger.info({ address: config.grpc.address, root: config.root, state: config.state, configSource }, 'berthd serving CRI');
     return {
       stop: async () => {

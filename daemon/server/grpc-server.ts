@@ -6,7 +6,7 @@ import type { CriContext } from '../cri/context.js';
 import { imageRpcs } from '../cri/image/rpcs.js';
 import { runtimeRpcs } from '../cri/runtime/rpcs.js';
 import { BerthError } from '../errors/errors.js';
-import { implementService } from './cri-service.js';
+import { implementService, SHUTDOWN_REASON, type CriDispatch } from './cri-service.js';
 
 const SOCKET_MODE = 0o660;
 /** Held while the socket file is created, so it is never open to other users, not even before the chmod. */
@@ -44,25 +44,34 @@ function bind(server: Server, address: string): Promise<void> {
 }
 
 export interface CriServer {
-  /** Stops accepting, lets in-flight RPCs finish (bounded), and removes the socket file. */
+  /** Starts serving RPCs with `ctx`; until then they answer UNAVAILABLE. */
+  activate(ctx: CriContext): void;
+  /** Stops accepting, ends in-flight RPCs (bounded grace), and removes the socket file. */
   close(): Promise<void>;
 }
 
-/** Serves runtime.v1 RuntimeService and ImageService on the unix socket `[grpc] address`. */
-export async function serveCri(config: BerthConfig, ctx: CriContext): Promise<CriServer> {
+/**
+ * Serves runtime.v1 RuntimeService and ImageService on the unix socket `[grpc] address`. The socket is bound
+ * before any service starts, because the umask held during the bind is process-wide and would also apply to
+ * whatever files a starting service created at that moment.
+ */
+export async function serveCri(config: BerthConfig): Promise<CriServer> {
   const { address, gid } = config.grpc;
   const cri = loadCriPackage();
+  let context: CriContext | undefined;
+  const stopping = new AbortController();
+  const dispatch: CriDispatch = { context: () => context, stopping: stopping.signal };
   const server = new Server({
     'grpc.max_receive_message_length': config.grpc.max_recv_message_size,
     'grpc.max_send_message_length': config.grpc.max_send_message_size,
   });
   server.addService(
     cri.RuntimeService.service,
-    implementService('runtime.v1.RuntimeService', cri.RuntimeService.service, runtimeRpcs, ctx),
+    implementService('runtime.v1.RuntimeService', cri.RuntimeService.service, runtimeRpcs, dispatch),
   );
   server.addService(
     cri.ImageService.service,
-    implementService('runtime.v1.ImageService', cri.ImageService.service, imageRpcs, ctx),
+    implementService('runtime.v1.ImageService', cri.ImageService.service, imageRpcs, dispatch),
   );
 
   await removeStaleSocket(address);
@@ -71,7 +80,11 @@ export async function serveCri(config: BerthConfig, ctx: CriContext): Promise<Cr
   await chmod(address, SOCKET_MODE);
 
   return {
+    activate: (ctx) => {
+      context = ctx;
+    },
     close: async () => {
+      stopping.abort(SHUTDOWN_REASON);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();
