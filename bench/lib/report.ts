@@ -8,8 +8,10 @@ export interface ResultRow {
 
 function formatValue(v: number | undefined, unit: string): string {
   if (v === undefined || Number.isNaN(v)) return '-';
+  const suffix = unit === '' ? '' : ` ${unit}`;
+  if (Number.isInteger(v)) return `${v}${suffix}`;
   const digits = Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2;
-  return `${v.toFixed(digits)} ${unit}`;
+  return `${v.toFixed(digits)}${suffix}`;
 }
 
 /** berth/containerd: below 1 means berth is faster (or smaller). */

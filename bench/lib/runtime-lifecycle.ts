@@ -33,5 +33,5 @@ export async function launchRuntime(dir: string, socket: string, command: string
     await stop();
     throw err;
   }
-  return { socket, endpoint: `unix://${socket}`, dir, logFile, stop };
+  return { socket, pid: daemon.child.pid as number, endpoint: `unix://${socket}`, dir, logFile, stop };
 }

@@ -12,6 +12,8 @@ export interface RuntimeOptions {
 /** A runtime daemon started for one bench run, isolated from any system instance. */
 export interface RunningRuntime {
   socket: string;
+  /** The daemon's pid (for footprint measurements). */
+  pid: number;
   /** `unix://` + socket, the form crictl and gRPC clients take. */
   endpoint: string;
   dir: string;
