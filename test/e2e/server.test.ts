@@ -106,6 +106,20 @@ describe('berthd process lifecycle', () => {
     expect(existsSync(daemon.socket)).toBe(false);
   });
 
+  it('on SIGINT stops the same way', async () => {
+    const daemon = await start();
+    expect(await daemon.stop('SIGINT')).toEqual({ code: 0, signal: null });
+    expect(existsSync(daemon.socket)).toBe(false);
+  });
+
+  it('refuses requests larger than [grpc] max_recv_message_size', async () => {
+    const daemon = await start({ grpc: { max_recv_message_size: 1024 } });
+    const request = { runtime_config: { network_config: { pod_cidr: 'x'.repeat(2000) } } };
+    const err = (await daemon.runtime.UpdateRuntimeConfig(request).catch((e: unknown) => e)) as ServiceError;
+    expect(err.code).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
+    expect((await daemon.runtime.Version({})).runtime_name).toBe('berth');
+  });
+
   it('starts over the stale socket and the lock of a kill -9\'d daemon', async () => {
     const daemon = await start();
     const first = daemon.pid;

@@ -50,8 +50,8 @@ export interface BerthdHandle {
   /** Clients on the current daemon; replaced by restart(). */
   readonly runtime: RuntimeClient;
   readonly image: ImageClient;
-  /** SIGTERM and wait for exit. */
-  stop(): Promise<ExitInfo>;
+  /** SIGTERM (or `signal`) and wait for exit. */
+  stop(signal?: NodeJS.Signals): Promise<ExitInfo>;
   /** SIGKILL and wait for exit: a crash, as far as the next start can tell. */
   kill(): Promise<ExitInfo>;
   /** Stops the daemon if it runs (SIGTERM), then starts it again on the same directories and config. */
@@ -200,7 +200,7 @@ export async function startBerthd(options: StartOptions = {}): Promise<BerthdHan
     get image() {
       return current().image;
     },
-    stop: () => halt('SIGTERM'),
+    stop: (signal = 'SIGTERM') => halt(signal),
     kill: () => halt('SIGKILL'),
     restart: async () => {
       await halt('SIGTERM');
