@@ -1,4 +1,5 @@
 import type { BerthConfig } from '../../config/types.js';
+import type { ImageService } from '../images/image-service.js';
 import type { Logger } from '../logging/logger.js';
 import type { NodeNetworkSettings } from './node-network.js';
 
@@ -13,4 +14,6 @@ export interface CriContext {
   readonly configSource: string;
   readonly logger: Logger;
   readonly nodeNetwork: NodeNetworkSettings;
+  /** Images per namespace (the CRI uses "k8s.io"): pull, resolve, remove; see daemon/images/. */
+  readonly images: ImageService;
 }

@@ -1,6 +1,9 @@
 import type { BerthConfig } from '../../config/types.js';
+import { OverlaySnapshotter } from '../../snapshotter/overlay-snapshotter.js';
+import { LocalContentStore } from '../content/local-content-store.js';
 import type { CriContext } from '../cri/context.js';
 import { NodeNetworkSettings } from '../cri/node-network.js';
+import { openImageService, snapshotsDir } from '../images/open.js';
 import type { Logger } from '../logging/logger.js';
 
 /**
@@ -9,10 +12,13 @@ import type { Logger } from '../logging/logger.js';
  * finish whatever must precede serving (recovery of its records) before returning.
  */
 export async function buildCriContext(config: BerthConfig, configSource: string, logger: Logger): Promise<CriContext> {
+  const content = await LocalContentStore.open(config.root);
+  const snapshotter = await OverlaySnapshotter.open(snapshotsDir(config), { log: logger.child({ component: 'snapshotter' }) });
   return {
     config,
     configSource,
     logger: logger.child({ component: 'cri' }),
     nodeNetwork: new NodeNetworkSettings(),
+    images: await openImageService(config, logger, { content, snapshotter }),
   };
 }

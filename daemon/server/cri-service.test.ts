@@ -12,6 +12,7 @@ import type { CriContext } from '../cri/context.js';
 import type { RuntimeRpcTable } from '../cri/handler.js';
 import { NodeNetworkSettings } from '../cri/node-network.js';
 import { notFound } from '../errors/errors.js';
+import type { ImageService } from '../images/image-service.js';
 import { implementService, SHUTDOWN_REASON, type CriDispatch } from './cri-service.js';
 
 /** A real grpc-js server on a temp socket, serving RuntimeService from a table the test supplies. */
@@ -27,6 +28,8 @@ describe('implementService', () => {
     configSource: 'test',
     logger: pino({ level: 'silent' }),
     nodeNetwork: new NodeNetworkSettings(),
+    // These tests serve RuntimeService tables only; no handler here touches images.
+    images: {} as ImageService,
   };
 
   async function serve(table: RuntimeRpcTable): Promise<void> {
