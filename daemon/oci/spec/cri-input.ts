@@ -7,7 +7,8 @@ export type Int64 = number | string | bigint;
 /** An enum value as proto-loader may deliver it: its name or its number. */
 export type EnumValue = string | number;
 
-export interface KeyValue { key: string; value: string }
+/** berth's proto declares the value as bytes (wire-compatible with the published string), so it may arrive as a Buffer. */
+export interface KeyValue { key: string; value: string | Uint8Array }
 export interface Int64Value { value: Int64 }
 
 export interface NamespaceOption {

@@ -37,6 +37,6 @@ export function processEnv(imageEnv: string[], criEnvs: KeyValue[], extra: strin
   put(DEFAULT_PATH);
   for (const e of extra) put(e);
   for (const e of imageEnv) put(e);
-  for (const kv of criEnvs) put(`${kv.key}=${kv.value}`);
+  for (const kv of criEnvs) put(`${kv.key}=${typeof kv.value === 'string' ? kv.value : Buffer.from(kv.value).toString('utf8')}`);
   return out;
 }
