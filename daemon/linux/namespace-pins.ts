@@ -1,4 +1,4 @@
-import { mkdir, open, rmdir, statfs, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rmdir, statfs, unlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -8,7 +8,7 @@ import {
   MS_SHARED, SyscallError, isSyscallError, mount, umount2,
 } from './libc.js';
 import {
-  namespaceWorkerMain, type NamespaceKind, type NamespaceWorkerData, type PinReply, type PinRequest,
+  namespaceWorkerMain, type NamespaceKind, type NamespaceWorkerData, type PinReply, type PinRequest, type WorkerRequest,
 } from './namespace-worker.js';
 
 export type { NamespaceKind } from './namespace-worker.js';
@@ -99,6 +99,22 @@ export class NamespacePins {
     await rmdir(join(this.nsDir, id)).catch(ignoreCode('ENOENT'));
   }
 
+  /**
+   * Ids that have anything under the pin directories (live pins or leftovers of a crash), for restart recovery
+   * to remove what no sandbox owns.
+   */
+  async list(): Promise<string[]> {
+    const names = await Promise.all(
+      [this.netnsDir, this.nsDir].map((dir) =>
+        readdir(dir).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return [];
+          throw err;
+        }),
+      ),
+    );
+    return [...new Set(names.flat())].sort();
+  }
+
   /** True when `path` is a mounted namespace pin (an nsfs file), false when it is missing or a plain file. */
   static async isPinned(path: string): Promise<boolean> {
     try {
@@ -109,11 +125,11 @@ export class NamespacePins {
     }
   }
 
-  /** Stops the worker thread (its OS thread ends with it). Safe to call with requests done; later creates restart it. */
+  /** Stops the worker thread (its OS thread ends with it). Call with no create() under way; a later create() starts a new one. */
   async close(): Promise<void> {
     const worker = this.worker;
     this.worker = undefined;
-    await worker?.terminate();
+    await worker?.close();
   }
 }
 
@@ -212,11 +228,14 @@ class NamespaceWorker {
       this.pending.set(seq, { resolve, reject });
       // Referenced only while a request is out, so an idle worker never keeps the process alive.
       this.worker.ref();
-      this.worker.postMessage({ ...request, seq } satisfies PinRequest);
+      this.worker.postMessage({ ...request, seq } satisfies WorkerRequest);
     });
   }
 
-  async terminate(): Promise<void> {
-    await this.worker.terminate();
+  /** Asks the worker to release its descriptors and exit, and waits for its OS thread to be joined. */
+  async close(): Promise<void> {
+    const exited = new Promise((resolve) => this.worker.once('exit', resolve));
+    this.worker.postMessage({ close: true } satisfies WorkerRequest);
+    await exited;
   }
 }

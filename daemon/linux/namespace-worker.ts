@@ -19,6 +19,9 @@ export interface NamespaceWorkerData {
 
 export type NamespaceKind = 'net' | 'ipc' | 'uts';
 
+/** A pin request, or `{ close: true }`: release the thread's descriptors and exit. */
+export type WorkerRequest = PinRequest | { close: true };
+
 export interface PinRequest {
   seq: number;
   /** Where each new namespace is bind-mounted; the files already exist and are empty. */
@@ -65,7 +68,15 @@ export const namespaceWorkerMain: NamespaceWorkerMain = (require) => {
     return { syscall, detail, errno: data.errnoNames[errno] ?? `errno ${errno}` };
   };
 
-  parentPort!.on('message', (req: PinRequest) => {
+  // The descriptors are the process's, not the thread's: close them before the thread goes.
+  const exit = (code: number): never => {
+    for (const kind of kinds) fs.closeSync(home[kind]!.fd);
+    process.exit(code);
+  };
+
+  parentPort!.on('message', (message: WorkerRequest) => {
+    if ('close' in message) exit(0);
+    const req = message as PinRequest;
     const wanted = kinds.filter((kind) => req.pins[kind] !== undefined);
     const flags = wanted.reduce((acc, kind) => acc | data.flags[kind], 0);
     let failure: WorkerFailure | undefined;
@@ -92,6 +103,6 @@ export const namespaceWorkerMain: NamespaceWorkerMain = (require) => {
     } else {
       parentPort!.postMessage({ seq: req.seq, ok: false, failure, threadTainted: tainted } satisfies PinReply);
     }
-    if (tainted) process.exit(1);
+    if (tainted) exit(1);
   });
 };

@@ -1,10 +1,21 @@
-import { mkdtemp, readlink, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readlink, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isBerthError } from '../../daemon/errors/errors.js';
 import { NAMESPACE_THREAD_NAME, NamespacePins } from '../../daemon/linux/namespace-pins.js';
 import { execa } from 'execa';
 import { inNetns, mountsUnder, removePinRoot, threadNamespaces, threadsNamed } from '../harness/network.js';
+
+/** Open descriptors of this process that refer to a namespace (the worker holds three while it lives). */
+async function namespaceFds(): Promise<number> {
+  let count = 0;
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    if (/^(net|ipc|uts):\[/.test(target)) count++;
+  }
+  return count;
+}
 
 describe('namespace pins', () => {
   let state: string;
@@ -103,14 +114,28 @@ describe('namespace pins', () => {
     expect((await mountsUnder(state)).filter((point) => point === `${state}/netns`)).toHaveLength(1);
   });
 
-  test('closing the worker ends its OS thread', async () => {
+  test('list() names every id with something under the pin directories', async () => {
+    await pins.create('listed-a', { kinds: ['net'] });
+    await pins.create('listed-b', { kinds: ['ipc'] });
+    expect(await pins.list()).toEqual(expect.arrayContaining(['listed-a', 'listed-b']));
+    await pins.remove('listed-a');
+    await pins.remove('listed-b');
+    expect(await pins.list()).not.toEqual(expect.arrayContaining(['listed-a']));
+    expect(await new NamespacePins(join(state, 'never-used')).list()).toEqual([]);
+  });
+
+  test('closing the worker ends its OS thread and releases its descriptors', async () => {
+    await pins.close();
+    const fdsBefore = await namespaceFds();
     await pins.create('thread', { kinds: ['net'] });
+    expect(await namespaceFds()).toBe(fdsBefore + 3);
     const workers = await threadsNamed(NAMESPACE_THREAD_NAME);
     expect(workers).toHaveLength(1);
     await pins.remove('thread');
     await pins.close();
     expect(await threadsNamed(NAMESPACE_THREAD_NAME)).toEqual([]);
     await expect(stat(`/proc/self/task/${workers[0]}`)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await namespaceFds()).toBe(fdsBefore);
     // A later create starts a fresh worker.
     await pins.create('thread', { kinds: ['net'] });
     await pins.remove('thread');
