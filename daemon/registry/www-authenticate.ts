@@ -41,7 +41,8 @@ function parseLine(line: string): Challenge[] {
 
 function parseValue(text: string): { value: string; rest: string } {
   if (!text.startsWith('"')) {
-    const value = TOKEN.exec(text)?.[0] ?? '';
+    // Leniently up to the next comma or space: some servers leave URLs unquoted.
+    const value = /^[^,\s]*/.exec(text)?.[0] ?? '';
     return { value, rest: text.slice(value.length) };
   }
   let value = '';
