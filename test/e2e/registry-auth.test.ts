@@ -8,29 +8,32 @@ import { rejectionOf } from '../fixtures/rejection.js';
 import { startTokenServer, type TokenServer } from '../fixtures/token-server.js';
 
 const USER = { username: 'berth', password: 'p4ss:word' };
-const newClient = () => new DistributionClient({ maxManifestBytes: 4 << 20, responseTimeoutMs: 5_000 });
+const basic = `Basic ${Buffer.from(`${USER.username}:${USER.password}`).toString('base64')}`;
+const clients: DistributionClient[] = [];
+/** A fresh client: no cached challenges or tokens from an earlier test. */
+function client(): DistributionClient {
+  const c = new DistributionClient({ maxManifestBytes: 4 << 20, responseTimeoutMs: 5_000 });
+  clients.push(c);
+  return c;
+}
 
 let image: BuiltImage;
 beforeAll(async () => {
   image = await busyboxImage();
 });
+afterAll(() => {
+  for (const c of clients) c.close();
+});
 
 describe('Basic auth (htpasswd)', () => {
   let registry: TestRegistry;
   let pushed: PushedImage;
-  const clients: DistributionClient[] = [];
-  const client = () => {
-    const c = newClient();
-    clients.push(c);
-    return c;
-  };
 
   beforeAll(async () => {
     registry = await startRegistry({ auth: { htpasswd: { [USER.username]: USER.password } } });
     pushed = await pushImage(registry, 'private/app', 'v1', image, USER);
   });
   afterAll(async () => {
-    for (const c of clients) c.close();
     await registry?.stop();
   });
 
@@ -61,12 +64,6 @@ describe('Bearer token auth', () => {
   let tokens: TokenServer;
   let registry: TestRegistry;
   let pushed: PushedImage;
-  const clients: DistributionClient[] = [];
-  const client = () => {
-    const c = newClient();
-    clients.push(c);
-    return c;
-  };
 
   beforeAll(async () => {
     tokens = await startTokenServer({ users: { [USER.username]: USER.password }, refreshTokens: { 'refresh-me': USER.username } });
@@ -74,10 +71,18 @@ describe('Bearer token auth', () => {
     pushed = await pushImage(registry, 'team/secret', 'v1', image, USER);
   });
   afterAll(async () => {
-    for (const c of clients) c.close();
     await registry?.stop();
     await tokens?.stop();
   });
+
+  /** A token straight from the token server, as a kubelet credential provider would hand one over. */
+  async function tokenFor(scope: string): Promise<string> {
+    const url = new URL(tokens.realm);
+    url.searchParams.set('service', tokens.service);
+    url.searchParams.set('scope', scope);
+    const res = await fetch(url, { headers: { authorization: basic } });
+    return ((await res.json()) as { access_token: string }).access_token;
+  }
 
   it('gets a pull-scoped token with Basic credentials and caches it per host and scope', async () => {
     const ref = parseReference(pushed.reference);
@@ -116,11 +121,7 @@ describe('Bearer token auth', () => {
   });
 
   it('sends a registry token as the Bearer token without asking the token server', async () => {
-    const url = new URL(tokens.realm);
-    url.searchParams.set('service', tokens.service);
-    url.searchParams.set('scope', 'repository:team/secret:pull');
-    const res = await fetch(url, { headers: { authorization: `Basic ${Buffer.from(`${USER.username}:${USER.password}`).toString('base64')}` } });
-    const { access_token: registryToken } = (await res.json()) as { access_token: string };
+    const registryToken = await tokenFor('repository:team/secret:pull');
     tokens.requests.length = 0;
     const desc = await client().resolve(parseReference(pushed.reference), { auth: { registryToken } });
     expect(desc.digest).toBe(pushed.manifest.digest);
@@ -129,11 +130,7 @@ describe('Bearer token auth', () => {
 
   it('refuses a token scoped to another repository', async () => {
     const other = await pushImage(registry, 'team/other', 'v1', image, USER);
-    const url = new URL(tokens.realm);
-    url.searchParams.set('service', tokens.service);
-    url.searchParams.set('scope', 'repository:team/secret:pull');
-    const res = await fetch(url, { headers: { authorization: `Basic ${Buffer.from(`${USER.username}:${USER.password}`).toString('base64')}` } });
-    const { access_token: registryToken } = (await res.json()) as { access_token: string };
+    const registryToken = await tokenFor('repository:team/secret:pull');
     const err = await rejectionOf(client().resolve(parseReference(other.reference), { auth: { registryToken } }));
     expect(isBerthError(err, 'Unauthenticated')).toBe(true);
   });
