@@ -30,6 +30,13 @@ function configOrExit(path: string | undefined): ReturnType<typeof resolveConfig
 async function serve(configPath: string | undefined): Promise<void> {
   const { config, source } = configOrExit(configPath);
   const logger = createLogger(config.log.level);
+  // A crash is logged as one JSON line like everything else; the next start clears the stale socket.
+  const crash = (err: unknown): never => {
+    logger.fatal({ err }, 'berthd crashed');
+    process.exit(1);
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
   let daemon;
   try {
     daemon = await startDaemon(config, source, logger);

@@ -4,15 +4,17 @@ import type { ImageServiceDefinition } from './gen/runtime/v1/ImageService.js';
 import type { RuntimeServiceDefinition } from './gen/runtime/v1/RuntimeService.js';
 import { loadCriPackage, type MethodNames } from './cri-proto.js';
 
-/** The server-streaming RPCs of runtime.v1; every other RPC is unary. */
-type StreamingRpc =
-  | 'StreamPodSandboxes'
-  | 'StreamContainers'
-  | 'StreamContainerStats'
-  | 'StreamPodSandboxStats'
-  | 'StreamPodSandboxMetrics'
-  | 'GetContainerEvents'
-  | 'StreamImages';
+/** The server-streaming RPCs of runtime.v1; every other RPC is unary (a unit test holds this to the proto). */
+export const STREAMING_RPCS = [
+  'StreamPodSandboxes',
+  'StreamContainers',
+  'StreamContainerStats',
+  'StreamPodSandboxStats',
+  'StreamPodSandboxMetrics',
+  'GetContainerEvents',
+  'StreamImages',
+] as const;
+type StreamingRpc = (typeof STREAMING_RPCS)[number];
 
 export interface CallOptions {
   /** Milliseconds before the call fails with DEADLINE_EXCEEDED; none by default. */

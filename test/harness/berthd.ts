@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,7 +58,7 @@ export interface BerthdHandle {
   restart(): Promise<void>;
   /** The daemon's output so far, for failure messages. */
   logs(): string;
-  /** Kills the daemon if it still runs and removes the directory (kept when BERTH_KEEP_TEST_DIRS=1). */
+  /** Stops the daemon if it still runs (SIGTERM) and removes the directory (kept when BERTH_KEEP_TEST_DIRS=1). */
   cleanup(): Promise<void>;
 }
 
@@ -90,10 +90,29 @@ function deepMerge<T extends object>(base: T, over: object): T {
   return out as T;
 }
 
+const SOURCE_DIRS = ['daemon', 'config', 'proto', 'shim', 'snapshotter'];
+let staleChecked = false;
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
+    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** Fails when dist is missing; warns once when a source file is newer than the build (the test would run old code). */
 export function assertBuilt(): void {
   if (!existsSync(BERTHD_MAIN)) {
     throw new Error(`${BERTHD_MAIN} is missing: run \`npm run build\` before the e2e tests (bash .ci/setup test does)`);
   }
+  if (staleChecked) return;
+  staleChecked = true;
+  const built = statSync(BERTHD_MAIN).mtimeMs;
+  const newest = Math.max(...SOURCE_DIRS.map((dir) => newestSource(join(REPO, dir))));
+  if (newest > built) console.warn('berth test harness: sources are newer than dist/; run `npm run build` to test the current code');
 }
 
 function spawnDaemon(args: string[], logPath: string, env: Record<string, string> | undefined): ChildProcess {
@@ -208,7 +227,7 @@ export async function startBerthd(options: StartOptions = {}): Promise<BerthdHan
     },
     logs,
     cleanup: async () => {
-      await halt('SIGKILL');
+      await halt('SIGTERM');
       if (process.env['BERTH_KEEP_TEST_DIRS'] !== '1') await rm(dir, { recursive: true, force: true });
     },
   };
