@@ -135,8 +135,9 @@ export class CniNetworkPlugin implements NetworkPlugin {
       await Promise.all([this.findAll(await loadCniConfig(this.options.confDir)), this.findAll(LOOPBACK_NETWORK)]);
       return { ready: true };
     } catch (err) {
-      if (!isBerthError(err, 'FailedPrecondition')) throw err;
-      return { ready: false, reason: NETWORK_NOT_READY_REASON, message: `network plugin not ready: ${err.message}` };
+      // Any failure (an unreadable conf_dir too) is the node's network being unusable, which kubelet learns
+      // from the condition; failing the Status RPC itself would hide the runtime's other conditions.
+      return { ready: false, reason: NETWORK_NOT_READY_REASON, message: `network plugin not ready: ${err instanceof Error ? err.message : String(err)}` };
     }
   }
 
