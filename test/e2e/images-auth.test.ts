@@ -3,20 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busyboxImage, pushImage, type BuiltImage, type PushedImage } from '../fixtures/images.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
 import { startTokenServer, type TokenServer } from '../fixtures/token-server.js';
+import { rejectionOf } from '../fixtures/rejection.js';
 import { startBerthd, type BerthdHandle } from '../harness/berthd.js';
+
+const grpcFailure = async (p: Promise<unknown>): Promise<ServiceError> => (await rejectionOf(p)) as ServiceError;
 
 /** PullImage with the credentials kubelet passes from a pod's image pull secret (PullImageRequest.auth). */
 
 const USER = { username: 'puller', password: 's3cret-pw' };
-
-const failure = async (p: Promise<unknown>): Promise<ServiceError> => {
-  try {
-    await p;
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error('expected the call to fail');
-};
 
 describe('PullImage with registry credentials', () => {
   let daemon: BerthdHandle;
@@ -44,11 +38,11 @@ describe('PullImage with registry credentials', () => {
   });
 
   it('refuses Basic auth with a wrong password, saying to check the credentials, and records nothing', async () => {
-    const err = await failure(daemon.image.PullImage({ image: { image: basicPushed.reference }, auth: { ...USER, password: 'wrong' } }));
+    const err = await grpcFailure(daemon.image.PullImage({ image: { image: basicPushed.reference }, auth: { ...USER, password: 'wrong' } }));
     expect(err.code).toBe(GrpcStatus.UNAUTHENTICATED);
     expect(err.details).toContain(basicPushed.reference);
     expect(err.details).toMatch(/pull secret|credentials/);
-    const anonymous = await failure(daemon.image.PullImage({ image: { image: basicPushed.reference } }));
+    const anonymous = await grpcFailure(daemon.image.PullImage({ image: { image: basicPushed.reference } }));
     expect(anonymous.code).toBe(GrpcStatus.UNAUTHENTICATED);
     expect((await daemon.image.ListImages({})).images).toEqual([]);
   });

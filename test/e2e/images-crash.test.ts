@@ -11,18 +11,12 @@ import { OverlaySnapshotter } from '../../snapshotter/overlay-snapshotter.js';
 import { busyboxImage, pushImage, type PushedImage } from '../fixtures/images.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
 import { startStallingProxy, type StallingProxy } from '../fixtures/stalling-proxy.js';
+import { rejectionOf } from '../fixtures/rejection.js';
 import { startBerthd, type BerthdHandle } from '../harness/berthd.js';
 
-/** Pulls that die or stall half-way, and images other namespaces hold: what the CRI sees afterwards. */
+const grpcFailure = async (p: Promise<unknown>): Promise<ServiceError> => (await rejectionOf(p)) as ServiceError;
 
-const failure = async (p: Promise<unknown>): Promise<ServiceError> => {
-  try {
-    await p;
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error('expected the call to fail');
-};
+/** Pulls that die or stall half-way, and images other namespaces hold: what the CRI sees afterwards. */
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -87,7 +81,7 @@ describe('a pull that does not finish', () => {
     const reference = `${proxy.host}/crash/app:1`;
     proxy.stall.add(image.layers[1]?.digest as string);
     const started = Date.now();
-    const err = await failure(daemon.image.PullImage({ image: { image: reference } }));
+    const err = await grpcFailure(daemon.image.PullImage({ image: { image: reference } }));
     expect(err.code).toBe(GrpcStatus.DEADLINE_EXCEEDED);
     expect(err.details).toContain(reference);
     expect(err.details).toContain('image_pull_progress_timeout');

@@ -7,18 +7,12 @@ import { mountAll, unmount } from '../../snapshotter/mount.js';
 import { OverlaySnapshotter } from '../../snapshotter/overlay-snapshotter.js';
 import { busyboxImage, pushImage, pushMultiPlatformBusybox, type PushedImage, type PushedIndex } from '../fixtures/images.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { rejectionOf } from '../fixtures/rejection.js';
 import { startBerthd, type BerthdHandle } from '../harness/berthd.js';
 
-/** The CRI ImageService end to end: berthd's socket, a real docker-registry, real content store and overlayfs. */
+const grpcFailure = async (p: Promise<unknown>): Promise<ServiceError> => (await rejectionOf(p)) as ServiceError;
 
-const grpcError = async (p: Promise<unknown>): Promise<ServiceError> => {
-  try {
-    await p;
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error('expected the call to fail');
-};
+/** The CRI ImageService end to end: berthd's socket, a real docker-registry, real content store and overlayfs. */
 
 describe('CRI ImageService', () => {
   let registry: TestRegistry;
@@ -95,13 +89,13 @@ describe('CRI ImageService', () => {
   });
 
   it('fails clearly on a bad reference and on an image the registry lacks', async () => {
-    const bad = await grpcError(daemon.image.PullImage({ image: { image: 'UPPER/Case:1' } }));
+    const bad = await grpcFailure(daemon.image.PullImage({ image: { image: 'UPPER/Case:1' } }));
     expect(bad.code).toBe(GrpcStatus.INVALID_ARGUMENT);
     expect(bad.details).toContain('UPPER/Case:1');
-    const missing = await grpcError(daemon.image.PullImage({ image: { image: `${registry.host}/library/nothing:1` } }));
+    const missing = await grpcFailure(daemon.image.PullImage({ image: { image: `${registry.host}/library/nothing:1` } }));
     expect(missing.code).toBe(GrpcStatus.NOT_FOUND);
     expect(missing.details).toContain(`${registry.host}/library/nothing:1`);
-    const empty = await grpcError(daemon.image.PullImage({ image: { image: '' } }));
+    const empty = await grpcFailure(daemon.image.PullImage({ image: { image: '' } }));
     expect(empty.code).toBe(GrpcStatus.INVALID_ARGUMENT);
   });
 
@@ -111,7 +105,7 @@ describe('CRI ImageService', () => {
     const top = tampered.layers[1];
     if (top === undefined) throw new Error('fixture image has no second layer');
     await registry.tamperBlob(top.digest, Buffer.alloc(top.size, 0x41));
-    const err = await grpcError(daemon.image.PullImage({ image: { image: tampered.reference } }));
+    const err = await grpcFailure(daemon.image.PullImage({ image: { image: tampered.reference } }));
     expect(err.code).toBe(GrpcStatus.DATA_LOSS);
     expect(err.details).toContain(tampered.reference);
     expect((await daemon.image.ImageStatus({ image: { image: tampered.reference } })).image).toBeNull();
@@ -123,7 +117,7 @@ describe('CRI ImageService', () => {
     const hostile = await pushImage(target, 'hostile', '1', {
       layers: [{ entries: [{ path: 'ok', content: 'fine' }] }, { entries: [{ path: `../../../../../../..${escape}`, content: 'pwned' }] }],
     });
-    const err = await grpcError(daemon.image.PullImage({ image: { image: hostile.reference } }));
+    const err = await grpcFailure(daemon.image.PullImage({ image: { image: hostile.reference } }));
     expect(err.code).toBe(GrpcStatus.FAILED_PRECONDITION);
     expect(err.details).toContain(hostile.reference);
     expect(existsSync(escape)).toBe(false);
