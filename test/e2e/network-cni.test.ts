@@ -25,7 +25,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await pins.close();
   await removeIdlePortmapChains();
-  for (const bridge of ['berthtest0', 'berthtest1', 'berthtest2']) await execa('ip', ['link', 'del', bridge], { reject: false });
+  for (const bridge of ['berthtest0', 'berthtest1', 'berthtest2', 'berthtest3']) await execa('ip', ['link', 'del', bridge], { reject: false });
   await removePinRoot(join(base, 'state'));
   await rm(base, { recursive: true, force: true });
 });
@@ -197,6 +197,22 @@ describe('other config versions and shapes', () => {
     // CHECK does not exist before 0.4.0: nothing to run.
     await net.plugin.check(p);
     await net.plugin.tearDown(p);
+    await pins.remove(p.id);
+  });
+});
+
+describe('pod CIDR from UpdateRuntimeConfig', () => {
+  test('host-local takes its range from the pod CIDR when the config declares the ipRanges capability', async () => {
+    const confDir = join(base, 'cidr', 'net.d');
+    await mkdir(confDir, { recursive: true });
+    const bridge: Record<string, unknown> = { ...bridgePlugin('berthtest3', 'unused', join(base, 'cidr', 'ipam')), capabilities: { ipRanges: true } };
+    delete (bridge['ipam'] as Record<string, unknown>)['ranges'];
+    await writeFile(join(confDir, '10-cidr.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'berth-cidr', plugins: [bridge] }));
+    // The config names no range: the address can only come from the CIDR.
+    const plugin = new CniNetworkPlugin({ confDir, binDirs: BIN_DIRS, cacheDir: join(base, 'cidr', 'cache'), podCidr: () => '10.250.3.0/24' });
+    const p = await pod('cidr');
+    expect((await plugin.setUp(p)).ips[0]).toMatch(/^10\.250\.3\.\d+$/);
+    await plugin.tearDown(p);
     await pins.remove(p.id);
   });
 });
