@@ -6,6 +6,7 @@ import { invalidLayer } from './errors.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_WHITEOUT = '.wh..wh..opq';
+const PATH_MAX = 4096;
 
 /**
  * The components of entry `name` relative to the snapshot root, as tar resolves them: leading `/` stripped, `.` and
@@ -14,6 +15,8 @@ export const OPAQUE_WHITEOUT = '.wh..wh..opq';
  */
 export function entryComponents(name: string, entry: string = name): string[] {
   if (name.includes('\0')) throw invalidLayer(`layer entry "${entry}" has a NUL byte in its name`, { entry });
+  // No syscall takes a longer path, and resolving one component at a time must stay cheap.
+  if (Buffer.byteLength(name) > PATH_MAX) throw invalidLayer(`layer entry "${entry.slice(0, 100)}..." has a name longer than ${PATH_MAX} bytes`, { entry: entry.slice(0, 100) });
   const parts: string[] = [];
   for (const component of name.split('/')) {
     if (component === '' || component === '.') continue;

@@ -117,12 +117,15 @@ export class LayerWriter {
         if (existing !== undefined) await this.removeExisting(rel, existing);
         const file = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
         try {
-          if ((header.size ?? 0) > 0) {
-            for await (const chunk of body) await file.write(chunk);
+          // A zero-length entry's body never ends: only read a body that has bytes.
+          if (header.size > 0) {
+            for await (const chunk of body) {
+              for (let done = 0; done < chunk.length; ) done += (await file.write(chunk, done)).bytesWritten;
+            }
           }
-          await file.chown(header.uid ?? 0, header.gid ?? 0);
+          await file.chown(header.uid, header.gid);
           // After chown, which clears set-user-ID and set-group-ID.
-          await file.chmod((header.mode ?? 0o644) & 0o7777);
+          await file.chmod(header.mode & 0o7777);
         } finally {
           await file.close();
         }
@@ -133,7 +136,7 @@ export class LayerWriter {
       case 'symlink': {
         if (existing !== undefined) await this.removeExisting(rel, existing);
         await symlink(header.linkname ?? '', path);
-        await lchown(path, header.uid ?? 0, header.gid ?? 0);
+        await lchown(path, header.uid, header.gid);
         this.setXattrs(path, header, entry);
         await lutimes(path, timesOf(header).atime, timesOf(header).mtime);
         return;
@@ -176,8 +179,10 @@ export class LayerWriter {
    * `create` false, undefined. A symlink or non-directory on the way refuses the layer.
    */
   private async ensureDir(parts: string[], entry: string, create: boolean): Promise<string | undefined> {
+    if (this.upperDirs.has(parts.join('/'))) return join(this.upper, ...parts);
+    let rel = '';
     for (let i = 1; i <= parts.length; i++) {
-      const rel = parts.slice(0, i).join('/');
+      rel = i === 1 ? parts[0]! : `${rel}/${parts[i - 1]!}`;
       if (this.upperDirs.has(rel)) continue;
       const path = join(this.upper, rel);
       const inUpper = await lstatOrUndefined(path);
@@ -305,8 +310,8 @@ export class LayerWriter {
 
   /** Owner, then mode (chown clears set-ID bits), then xattrs (chown clears security.capability). Never a symlink. */
   private async setMetadata(path: string, header: LayerHeader, entry: string): Promise<void> {
-    await lchown(path, header.uid ?? 0, header.gid ?? 0);
-    await chmod(path, (header.mode ?? 0o755) & 0o7777);
+    await lchown(path, header.uid, header.gid);
+    await chmod(path, header.mode & 0o7777);
     this.setXattrs(path, header, entry);
   }
 
