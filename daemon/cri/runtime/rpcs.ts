@@ -1,4 +1,22 @@
 import type { RuntimeRpcTable } from '../handler.js';
+import { containerStats } from './container-stats.js';
+import { containerStatus } from './container-status.js';
+import { createContainer } from './create-container.js';
+import { execSync } from './exec-sync.js';
+import { listContainerStats } from './list-container-stats.js';
+import { listContainers } from './list-containers.js';
+import { listPodSandbox } from './list-pod-sandbox.js';
+import { listPodSandboxStats } from './list-pod-sandbox-stats.js';
+import { podSandboxStats } from './pod-sandbox-stats.js';
+import { podSandboxStatus } from './pod-sandbox-status.js';
+import { removeContainer } from './remove-container.js';
+import { removePodSandbox } from './remove-pod-sandbox.js';
+import { reopenContainerLog } from './reopen-container-log.js';
+import { runPodSandbox } from './run-pod-sandbox.js';
+import { startContainer } from './start-container.js';
+import { stopContainer } from './stop-container.js';
+import { stopPodSandbox } from './stop-pod-sandbox.js';
+import { updateContainerResources } from './update-container-resources.js';
 import { runtimeConfig } from './runtime-config.js';
 import { status } from './status.js';
 import { updateRuntimeConfig } from './update-runtime-config.js';
@@ -13,4 +31,22 @@ export const runtimeRpcs: RuntimeRpcTable = {
   Status: status,
   RuntimeConfig: runtimeConfig,
   UpdateRuntimeConfig: updateRuntimeConfig,
+  RunPodSandbox: runPodSandbox,
+  StopPodSandbox: stopPodSandbox,
+  RemovePodSandbox: removePodSandbox,
+  PodSandboxStatus: podSandboxStatus,
+  ListPodSandbox: listPodSandbox,
+  CreateContainer: createContainer,
+  StartContainer: startContainer,
+  StopContainer: stopContainer,
+  RemoveContainer: removeContainer,
+  ListContainers: listContainers,
+  ContainerStatus: containerStatus,
+  UpdateContainerResources: updateContainerResources,
+  ExecSync: execSync,
+  ContainerStats: containerStats,
+  ListContainerStats: listContainerStats,
+  PodSandboxStats: podSandboxStats,
+  ListPodSandboxStats: listPodSandboxStats,
+  ReopenContainerLog: reopenContainerLog,
 };
