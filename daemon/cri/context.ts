@@ -1,6 +1,8 @@
 import type { BerthConfig } from '../../config/types.js';
+import type { ContainerService } from '../container/container-service.js';
 import type { ImageService } from '../images/image-service.js';
 import type { Logger } from '../logging/logger.js';
+import type { SandboxService } from '../sandbox/sandbox-service.js';
 import type { NodeNetworkSettings } from './node-network.js';
 
 /**
@@ -16,4 +18,8 @@ export interface CriContext {
   readonly nodeNetwork: NodeNetworkSettings;
   /** Images per namespace (the CRI uses "k8s.io"): pull, resolve, remove; see daemon/images/. */
   readonly images: ImageService;
+  /** Pod sandboxes: namespaces, network, shared files; see daemon/sandbox/. */
+  readonly sandboxes: SandboxService;
+  /** Containers of pods: create/start/stop/remove, exec, stats; see daemon/container/. */
+  readonly containers: ContainerService;
 }

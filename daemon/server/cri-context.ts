@@ -5,20 +5,25 @@ import type { CriContext } from '../cri/context.js';
 import { NodeNetworkSettings } from '../cri/node-network.js';
 import { openImageService, snapshotsDir } from '../images/open.js';
 import type { Logger } from '../logging/logger.js';
+import { CniNetworkPlugin, cniOptionsFromConfig } from '../network/cni/cni-plugin.js';
+import { openPodServices } from '../sandbox/open.js';
 
 /**
  * Constructs the services behind the CRI handlers. A component that adds a field to CriContext constructs
- * it here. It runs after the socket is bound; RPCs answer UNAVAILABLE until it returns, so a service should
- * finish whatever must precede serving (recovery of its records) before returning.
+ * it here. It runs after the socket is bound; RPCs wait until it returns, so a service should finish
+ * whatever must precede serving (recovery of its records) before returning, and nothing longer.
  */
 export async function buildCriContext(config: BerthConfig, configSource: string, logger: Logger): Promise<CriContext> {
   const content = await LocalContentStore.open(config.root);
   const snapshotter = await OverlaySnapshotter.open(snapshotsDir(config), { log: logger.child({ component: 'snapshotter' }) });
+  const images = await openImageService(config, logger, { content, snapshotter });
+  const network = new CniNetworkPlugin(cniOptionsFromConfig(config));
   return {
     config,
     configSource,
     logger: logger.child({ component: 'cri' }),
     nodeNetwork: new NodeNetworkSettings(),
-    images: await openImageService(config, logger, { content, snapshotter }),
+    images,
+    ...(await openPodServices(config, logger, { images, snapshotter, network })),
   };
 }

@@ -12,7 +12,9 @@ import type { CriContext } from '../cri/context.js';
 import type { RuntimeRpcTable } from '../cri/handler.js';
 import { NodeNetworkSettings } from '../cri/node-network.js';
 import { notFound } from '../errors/errors.js';
+import type { ContainerService } from '../container/container-service.js';
 import type { ImageService } from '../images/image-service.js';
+import type { SandboxService } from '../sandbox/sandbox-service.js';
 import { implementService, SHUTDOWN_REASON, type CriDispatch } from './cri-service.js';
 
 /** A real grpc-js server on a temp socket, serving RuntimeService from a table the test supplies. */
@@ -20,7 +22,8 @@ describe('implementService', () => {
   let dir: string;
   let server: Server;
   let clients: CriClients;
-  let context: CriContext | undefined;
+  let activate: (ctx: CriContext) => void;
+  let ready: Promise<CriContext>;
   let stopping: AbortController;
 
   const ctx: CriContext = {
@@ -30,11 +33,13 @@ describe('implementService', () => {
     nodeNetwork: new NodeNetworkSettings(),
     // These tests serve RuntimeService tables only; no handler here touches images.
     images: {} as ImageService,
+    sandboxes: {} as SandboxService,
+    containers: {} as ContainerService,
   };
 
   async function serve(table: RuntimeRpcTable): Promise<void> {
     const cri = loadCriPackage();
-    const dispatch: CriDispatch = { context: () => context, stopping: stopping.signal };
+    const dispatch: CriDispatch = { ready, stopping: stopping.signal };
     server = new Server();
     server.addService(cri.RuntimeService.service, implementService('runtime.v1.RuntimeService', cri.RuntimeService.service, table, dispatch));
     const socket = join(dir, 'cri.sock');
@@ -54,7 +59,7 @@ describe('implementService', () => {
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'berth-cri-service-'));
-    context = ctx;
+    ready = new Promise((resolve) => (activate = resolve));
     stopping = new AbortController();
   });
   afterEach(async () => {
@@ -64,6 +69,7 @@ describe('implementService', () => {
   });
 
   it('passes the decoded request and returns the response', async () => {
+    activate(ctx);
     await serve({
       Status: async (request) => ({ info: { verbose: String(request.verbose) } }),
     });
@@ -96,12 +102,17 @@ describe('implementService', () => {
     expect(err.details).toBe('berth does not implement runtime.v1.RuntimeService/GetContainerEvents yet');
   });
 
-  it('answers UNAVAILABLE until the context is activated', async () => {
-    context = undefined;
+  it('holds calls that arrive before the services started until they have', async () => {
     await serve({ Version: async () => ({ runtime_name: 'berth' }) });
-    expect((await failure(clients.runtime.Version({}))).code).toBe(status.UNAVAILABLE);
-    context = ctx;
-    expect((await clients.runtime.Version({})).runtime_name).toBe('berth');
+    let answered = false;
+    const early = clients.runtime.Version({}).then((response) => {
+      answered = true;
+      return response;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(answered).toBe(false);
+    activate(ctx);
+    expect((await early).runtime_name).toBe('berth');
   });
 
   it('streams what a server-streaming handler writes, and ends it on shutdown', async () => {
