@@ -67,6 +67,10 @@ async function pullTimes(name: string, start: () => Promise<RunningRuntime>, ref
     try {
       await client.waitReady();
       const { ms } = await timed(() => client.pullImage(ref));
+      // A pull that returned early would look fast: the runtime must now report the image.
+      if ((await client.imageStatus(ref)) === null) {
+        throw new Error(`${name} returned from PullImage but ImageStatus does not know ${ref}`);
+      }
       process.stderr.write(`${name} pull ${i < warmup ? '(warm-up) ' : ''}${ms.toFixed(0)} ms\n`);
       if (i >= warmup) times.push(ms);
     } finally {

@@ -9,6 +9,8 @@ import type { PodSandboxFilter } from '../../proto/gen/runtime/v1/PodSandboxFilt
 import type { Container__Output } from '../../proto/gen/runtime/v1/Container.js';
 import type { PodSandbox__Output } from '../../proto/gen/runtime/v1/PodSandbox.js';
 import type { VersionResponse__Output } from '../../proto/gen/runtime/v1/VersionResponse.js';
+import type { Image__Output } from '../../proto/gen/runtime/v1/Image.js';
+import type { ImageStatusResponse__Output } from '../../proto/gen/runtime/v1/ImageStatusResponse.js';
 import type { PullImageResponse__Output } from '../../proto/gen/runtime/v1/PullImageResponse.js';
 import type { RunPodSandboxResponse__Output } from '../../proto/gen/runtime/v1/RunPodSandboxResponse.js';
 import type { CreateContainerResponse__Output } from '../../proto/gen/runtime/v1/CreateContainerResponse.js';
@@ -72,6 +74,13 @@ export class CriClient {
     const res = await this.unary<PullImageResponse__Output>('PullImage', (o, cb) =>
       this.images.pullImage({ image: { image }, sandbox_config: sandboxConfig ?? null }, o, cb), 600_000);
     return res.image_ref;
+  }
+
+  /** The image as the runtime reports it, or null when it does not have it. */
+  async imageStatus(image: string): Promise<Image__Output | null> {
+    const res = await this.unary<ImageStatusResponse__Output>('ImageStatus', (o, cb) =>
+      this.images.imageStatus({ image: { image } }, o, cb));
+    return res.image;
   }
 
   async removeImage(image: string): Promise<void> {
