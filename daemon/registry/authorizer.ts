@@ -35,7 +35,7 @@ const MAX_TOKEN_RESPONSE_BYTES = 1 << 20;
 
 export class Authorizer {
   private readonly challenges = new Map<string, Challenge>();
-  private readonly tokens = new Map<string, CachedToken>();
+  private readonly tokens = new Map<string, Promise<CachedToken>>();
 
   constructor(
     private readonly transport: HttpTransport,
@@ -68,13 +68,26 @@ export class Authorizer {
     return sent === undefined || sent.startsWith('Bearer ');
   }
 
+  /** Concurrent requests (parallel layer downloads) with the same key share one token fetch. */
   private async token(target: AuthTarget, challenge: Challenge, auth: RegistryAuth | undefined): Promise<string> {
     const key = `${target.origin}|${challenge.params.realm}|${challenge.params.service ?? ''}|${target.scope}|${credentialKey(auth)}`;
-    const cached = this.tokens.get(key);
-    if (cached !== undefined && cached.expiresAt > Date.now()) return cached.token;
-    const fetched = await this.fetchToken(target, challenge, auth);
-    this.tokens.set(key, fetched);
-    return fetched.token;
+    const existing = this.tokens.get(key);
+    if (existing !== undefined) {
+      const cached = await untilAborted(existing, target.signal);
+      if (cached.expiresAt > Date.now()) return cached.token;
+      if (this.tokens.get(key) === existing) this.tokens.delete(key);
+    }
+    let pending = this.tokens.get(key);
+    if (pending === undefined) {
+      // Not tied to the caller's signal: other callers may be waiting for the same token.
+      const fetching = this.fetchToken(target, challenge, auth);
+      pending = fetching;
+      this.tokens.set(key, fetching);
+      fetching.catch(() => {
+        if (this.tokens.get(key) === fetching) this.tokens.delete(key);
+      });
+    }
+    return (await untilAborted(pending, target.signal)).token;
   }
 
   private async fetchToken(target: AuthTarget, challenge: Challenge, auth: RegistryAuth | undefined): Promise<CachedToken> {
@@ -86,14 +99,14 @@ export class Authorizer {
 
     const commonHeaders = { 'user-agent': this.userAgent, accept: 'application/json' };
     const sameOrigin = realm.origin === target.origin;
-    const tls = sameOrigin ? target.tls : { ca: target.tls.ca, skipVerify: false };
+    const tls = sameOrigin ? target.tls : { ca: target.tls.ca, skipVerify: false, clientCerts: [] };
     let res;
     if (auth?.identityToken) {
       const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: auth.identityToken, client_id: 'berth', ...(service && { service }) });
       form.set('scope', scopes.join(' '));
       res = await this.transport.request({
         method: 'POST', url: realm, commonHeaders, headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: form.toString(), tls, signal: target.signal, timeoutMs: this.timeoutMs, maxRedirects: 3,
+        body: form.toString(), tls, timeoutMs: this.timeoutMs, maxRedirects: 3,
       });
     } else {
       const url = new URL(realm);
@@ -101,7 +114,7 @@ export class Authorizer {
       for (const scope of scopes) url.searchParams.append('scope', scope);
       const basic = basicCredentials(auth);
       const headers = basic === undefined ? {} : { authorization: `Basic ${Buffer.from(`${basic.username}:${basic.password}`).toString('base64')}` };
-      res = await this.transport.request({ method: 'GET', url, commonHeaders, headers, tls, signal: target.signal, timeoutMs: this.timeoutMs, maxRedirects: 3 });
+      res = await this.transport.request({ method: 'GET', url, commonHeaders, headers, tls, timeoutMs: this.timeoutMs, maxRedirects: 3 });
     }
 
     const status = res.statusCode ?? 0;
@@ -129,6 +142,16 @@ export class Authorizer {
     const lifetime = typeof parsed.expires_in === 'number' && parsed.expires_in > 0 ? parsed.expires_in : DEFAULT_TOKEN_LIFETIME_S;
     return { token, expiresAt: Date.now() + lifetime * 1000 - EXPIRY_MARGIN_MS };
   }
+}
+
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  signal.throwIfAborted();
+  return new Promise<T>((resolvePromise, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolvePromise, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function parseRealm(realm: string, target: AuthTarget): URL {

@@ -136,6 +136,7 @@ export class DistributionClient implements RegistryClient {
           tls: host,
           ...(opts.signal && { signal: opts.signal }),
           timeoutMs: this.timeoutMs,
+          connectTimeoutMs: host.dialTimeoutMs,
           maxRedirects: MAX_REDIRECTS,
         });
       } catch (err) {

@@ -88,7 +88,9 @@ capabilities = ["pull", "resolve"]
     ['[host."ftp://x"]', 'http or https'],
     ['[host."https://x"]\ncapabilities = ["fly"]', 'unknown capability'],
     ['[host."https://x"]\nskip_verify = "yes"', 'true or false'],
-    ['[host."https://x"]\nca = "missing.pem"', 'cannot read CA file'],
+    ['[host."https://x"]\nca = "missing.pem"', 'cannot read'],
+    ['[host."https://x"]\nclient = [["a", "b", "c"]]', 'pairs'],
+    ['[host."https://x"]\ndial_timeout = "soon"', 'duration'],
     ['[host."https://x"]\n[host."https://x".header]\nx = 1', 'string or a list'],
     ['server = ', 'invalid'],
   ])('refuses a broken hosts.toml (%s) naming the file', async (toml, why) => {

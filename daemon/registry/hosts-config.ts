@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
+import { parseDuration } from '../../config/duration.js';
 import { BerthError, failedPrecondition } from '../errors/errors.js';
 
 /**
@@ -19,6 +20,10 @@ export interface RegistryHost {
   skipVerify: boolean;
   /** Extra CA certificates (PEM) trusted on top of the system roots. */
   ca: Buffer[];
+  /** TLS client certificates and their keys (PEM). */
+  clientCerts: ClientCert[];
+  /** How long a TCP connect may take before the next host is tried (dial_timeout). */
+  dialTimeoutMs: number;
   headers: Record<string, string[]>;
   /** Retry over plain HTTP when the host answers TLS with HTTP (registries on localhost, as containerd does). */
   httpFallback: boolean;
@@ -26,6 +31,13 @@ export interface RegistryHost {
   mirror: boolean;
 }
 
+export interface ClientCert {
+  cert: Buffer;
+  key: Buffer;
+}
+
+/** containerd's default dial_timeout. */
+const DEFAULT_DIAL_TIMEOUT_MS = 30_000;
 const ALL_CAPABILITIES: HostCapability[] = ['pull', 'resolve', 'push'];
 const DOCKER_HUB = 'docker.io';
 const DOCKER_HUB_API = 'registry-1.docker.io';
@@ -64,6 +76,8 @@ function defaultHost(domain: string): RegistryHost {
     capabilities: ALL_CAPABILITIES,
     skipVerify: false,
     ca: [],
+    clientCerts: [],
+    dialTimeoutMs: DEFAULT_DIAL_TIMEOUT_MS,
     headers: {},
     httpFallback: isLocalhost(host),
     mirror: false,
@@ -107,7 +121,9 @@ export async function parseHostsToml(text: string, file: string, domain: string)
       apiPath: apiPathOf(parsed.pathname, overridePath),
       capabilities: capabilitiesOf(table.capabilities, `${where}.capabilities`, bad),
       skipVerify: optionalBoolean(table.skip_verify, `${where}.skip_verify`, bad) ?? false,
-      ca: await caOf(table.ca, `${where}.ca`, dirname(file), bad),
+      ca: await Promise.all(pathsOf(table.ca, `${where}.ca`, bad).map((p) => readConfigFile(p, dirname(file), `${where}.ca`, bad))),
+      clientCerts: await clientCertsOf(table.client, `${where}.client`, dirname(file), bad),
+      dialTimeoutMs: dialTimeoutOf(table.dial_timeout, `${where}.dial_timeout`, bad),
       headers: headersOf(table.header, `${where}.header`, bad),
       httpFallback: false,
       mirror: parsed.host !== ownHost,
@@ -163,20 +179,43 @@ function optionalBoolean(value: unknown, where: string, bad: (why: string) => ne
   return bad(`${where} must be true or false`);
 }
 
-async function caOf(value: unknown, where: string, baseDir: string, bad: (why: string) => never): Promise<Buffer[]> {
+function pathsOf(value: unknown, where: string, bad: (why: string) => never): string[] {
   if (value === undefined) return [];
   const paths = typeof value === 'string' ? [value] : value;
   if (!Array.isArray(paths) || !paths.every((p) => typeof p === 'string')) return bad(`${where} must be a path or a list of paths`);
+  return paths as string[];
+}
+
+/** `client` is a path, a list of paths (each PEM holding certificate and key), or a list of [cert, key] pairs. */
+async function clientCertsOf(value: unknown, where: string, baseDir: string, bad: (why: string) => never): Promise<ClientCert[]> {
+  const pairs = Array.isArray(value) && value.some(Array.isArray) ? value : pathsOf(value, where, bad).map((p) => [p, '']);
   return Promise.all(
-    paths.map(async (p: string) => {
-      const file = isAbsolute(p) ? p : resolve(baseDir, p);
-      try {
-        return await readFile(file);
-      } catch (err) {
-        return bad(`${where}: cannot read CA file ${file} (${errnoOf(err) ?? String(err)})`);
+    pairs.map(async (pair: unknown) => {
+      if (!Array.isArray(pair) || pair.length < 1 || pair.length > 2 || !pair.every((p) => typeof p === 'string')) {
+        return bad(`${where} must be a path, a list of paths, or a list of [certificate, key] path pairs`);
       }
+      const [certPath, keyPath] = pair as [string, string?];
+      const cert = await readConfigFile(certPath, baseDir, where, bad);
+      return { cert, key: keyPath ? await readConfigFile(keyPath, baseDir, where, bad) : cert };
     }),
   );
+}
+
+/** Paths in hosts.toml are absolute or relative to the file. */
+async function readConfigFile(path: string, baseDir: string, where: string, bad: (why: string) => never): Promise<Buffer> {
+  const file = isAbsolute(path) ? path : resolve(baseDir, path);
+  try {
+    return await readFile(file);
+  } catch (err) {
+    return bad(`${where}: cannot read ${file} (${errnoOf(err) ?? String(err)})`);
+  }
+}
+
+function dialTimeoutOf(value: unknown, where: string, bad: (why: string) => never): number {
+  if (value === undefined) return DEFAULT_DIAL_TIMEOUT_MS;
+  const ms = typeof value === 'string' ? parseDuration(value) : undefined;
+  if (ms === undefined || ms <= 0) return bad(`${where} must be a duration such as "1s" or "500ms"`);
+  return ms;
 }
 
 function headersOf(value: unknown, where: string, bad: (why: string) => never): Record<string, string[]> {

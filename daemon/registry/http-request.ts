@@ -4,7 +4,7 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { BerthError } from '../errors/errors.js';
-import { errnoOf } from './hosts-config.js';
+import { errnoOf, type ClientCert } from './hosts-config.js';
 
 /**
  * HTTP(S) requests to registries over node:http(s): unlike the built-in fetch, they take per-host CA bundles and
@@ -14,6 +14,7 @@ import { errnoOf } from './hosts-config.js';
 export interface TlsOptions {
   ca: Buffer[];
   skipVerify: boolean;
+  clientCerts: ClientCert[];
 }
 
 export interface HttpRequest {
@@ -28,12 +29,14 @@ export interface HttpRequest {
   signal?: AbortSignal;
   /** How long to wait for response headers. */
   timeoutMs: number;
+  /** How long a new TCP connection may take. */
+  connectTimeoutMs?: number;
   /** Redirects to follow (0 to return a 3xx as is). */
   maxRedirects: number;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const DEFAULT_TLS: TlsOptions = { ca: [], skipVerify: false };
+const DEFAULT_TLS: TlsOptions = { ca: [], skipVerify: false, clientCerts: [] };
 
 export class HttpTransport {
   private readonly agents = new Map<string, http.Agent>();
@@ -65,7 +68,7 @@ export class HttpTransport {
   }
 
   private once(method: string, url: URL, headers: OutgoingHttpHeaders, tls: TlsOptions, body: string | undefined, req: HttpRequest): Promise<IncomingMessage> {
-    const { signal, timeoutMs } = req;
+    const { signal, timeoutMs, connectTimeoutMs } = req;
     signal?.throwIfAborted();
     const secure = url.protocol === 'https:';
     const agent = this.agentFor(secure, tls);
@@ -75,6 +78,17 @@ export class HttpTransport {
       const timer = setTimeout(() => {
         outgoing.destroy(new BerthError('DeadlineExceeded', `registry host ${url.host} sent no response within ${timeoutMs / 1000}s`, { context: { url: url.href } }));
       }, timeoutMs);
+      if (connectTimeoutMs !== undefined) {
+        outgoing.on('socket', (socket) => {
+          // A kept-alive socket is already connected; only a new connection can hang in connect.
+          if (!socket.connecting) return;
+          const dial = setTimeout(() => {
+            outgoing.destroy(new BerthError('DeadlineExceeded', `could not connect to registry host ${url.host} within ${connectTimeoutMs / 1000}s (dial_timeout)`, { context: { url: url.href } }));
+          }, connectTimeoutMs);
+          socket.once('connect', () => clearTimeout(dial));
+          socket.once('close', () => clearTimeout(dial));
+        });
+      }
       outgoing.on('response', (res) => {
         clearTimeout(timer);
         resolvePromise(res);
@@ -90,7 +104,7 @@ export class HttpTransport {
   }
 
   private agentFor(secure: boolean, tls: TlsOptions): http.Agent {
-    const key = secure ? `https|${tls.skipVerify}|${fingerprint(tls.ca)}` : 'http';
+    const key = secure ? `https|${tls.skipVerify}|${fingerprint([...tls.ca, ...tls.clientCerts.flatMap((c) => [c.cert, c.key])])}` : 'http';
     let agent = this.agents.get(key);
     if (agent === undefined) {
       agent = secure
@@ -98,6 +112,7 @@ export class HttpTransport {
             keepAlive: true,
             rejectUnauthorized: !tls.skipVerify,
             ...(tls.ca.length > 0 && { ca: [...rootCertificates, ...tls.ca.map((b) => b.toString('utf8'))] }),
+            ...(tls.clientCerts.length > 0 && { cert: tls.clientCerts.map((c) => c.cert), key: tls.clientCerts.map((c) => c.key) }),
           })
         : new http.Agent({ keepAlive: true });
       this.agents.set(key, agent);
