@@ -71,6 +71,11 @@ export interface NetworkPlugin {
   tearDown(pod: PodNetworkRef): Promise<void>;
   /** Verifies the pod's attachment is still as set up; throws a BerthError naming what is wrong. */
   check(pod: PodNetworkRef): Promise<void>;
+  /**
+   * Sandboxes with an attachment on record (set up and not yet torn down), for restart recovery: tear down
+   * those the sandbox store no longer knows.
+   */
+  attachments(): Promise<PodNetworkRef[]>;
   /** Whether new pods can be set up now (the CRI NetworkReady condition). */
   status(): Promise<NetworkStatus>;
 }

@@ -1,6 +1,7 @@
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { wrapError } from '../../errors/errors.js';
+import type { PodNetworkRef } from '../network-plugin.js';
 import { isObject, parseConfList, type CniConfList } from './cni-config.js';
 import { resultProblem, type CniResult } from './cni-result.js';
 
@@ -11,7 +12,8 @@ import { resultProblem, type CniResult } from './cni-result.js';
  * host-local's IP reservations survive a reboot.
  */
 export interface CniAttachment {
-  containerId: string;
+  /** The sandbox (its id is CNI_CONTAINERID), kept whole so a restart can tear down sandboxes it lost track of. */
+  pod: PodNetworkRef;
   ifName: string;
   config: CniConfList;
   runtimeConfig: Record<string, unknown>;
@@ -24,7 +26,18 @@ export class CniResultCache {
   constructor(private readonly dir: string) {}
 
   private path(containerId: string, ifName: string): string {
-    return join(this.dir, `${containerId}-${ifName}.json`);
+    return join(this.dir, `${containerId}${suffix(ifName)}`);
+  }
+
+  /** Every recorded attachment on interface `ifName`. */
+  async list(ifName: string): Promise<CniAttachment[]> {
+    const names = await readdir(this.dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [];
+      throw err;
+    });
+    const ids = names.filter((name) => name.endsWith(suffix(ifName))).map((name) => name.slice(0, -suffix(ifName).length));
+    const found = await Promise.all(ids.map((id) => this.get(id, ifName)));
+    return found.filter((attachment) => attachment !== undefined);
   }
 
   async get(containerId: string, ifName: string): Promise<CniAttachment | undefined> {
@@ -38,11 +51,13 @@ export class CniResultCache {
     }
     try {
       const value: unknown = JSON.parse(text);
-      if (!isObject(value) || value['format'] !== FORMAT || !isObject(value['runtimeConfig'])) throw new Error(`not a ${FORMAT} record`);
+      if (!isObject(value) || value['format'] !== FORMAT || !isObject(value['runtimeConfig']) || !isPodRef(value['pod'], containerId)) {
+        throw new Error(`not a ${FORMAT} record for sandbox ${containerId}`);
+      }
       const problem = resultProblem(value['result']);
       if (problem !== undefined) throw new Error(problem);
       return {
-        containerId,
+        pod: value['pod'],
         ifName,
         config: parseConfList(value['config'], path),
         runtimeConfig: value['runtimeConfig'],
@@ -56,7 +71,7 @@ export class CniResultCache {
   /** Written whole or not at all (temp file, fsync, rename), so a crash never leaves half a record. */
   async put(attachment: CniAttachment): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const path = this.path(attachment.containerId, attachment.ifName);
+    const path = this.path(attachment.pod.id, attachment.ifName);
     const tmp = `${path}.tmp`;
     const file = await open(tmp, 'w', 0o600);
     try {
@@ -73,6 +88,18 @@ export class CniResultCache {
       if (err.code !== 'ENOENT') throw err;
     });
   }
+}
+
+function suffix(ifName: string): string {
+  return `-${ifName}.json`;
+}
+
+function isPodRef(value: unknown, id: string): value is PodNetworkRef {
+  return (
+    isObject(value) &&
+    value['id'] === id &&
+    ['namespace', 'name', 'uid', 'netnsPath'].every((key) => typeof value[key] === 'string')
+  );
 }
 
 function toConfigJson(config: CniConfList): Record<string, unknown> {

@@ -164,11 +164,14 @@ describe('CniNetworkPlugin protocol', () => {
     await expect(plugin.setUp(pod)).rejects.toThrow('CNI plugin "crash" ADD for sandbox sandbox1 failed: exit status 2: panic: nil map');
   });
 
-  it('many sandboxes at once each get their own attachment', async () => {
+  it('many sandboxes at once each get their own attachment, listed until torn down', async () => {
     const { plugin } = await setup('parallel', { cniVersion: '1.0.0', name: 'recnet', plugins: [{ type: 'rec-a' }] });
     const pods = Array.from({ length: 6 }, (_, i) => ({ ...pod, id: `p${i}`, portMappings: [] }));
     const results = await Promise.all(pods.map((p) => plugin.setUp(p)));
     expect(results.map((r) => r.ips[0])).toEqual(pods.map(() => '10.1.0.2'));
+    const refs = (p: PodNetworkSpec) => ({ id: p.id, namespace: p.namespace, name: p.name, uid: p.uid, netnsPath: p.netnsPath });
+    expect((await plugin.attachments()).sort((x, y) => x.id.localeCompare(y.id))).toEqual(pods.map(refs));
     await Promise.all(pods.map((p) => plugin.tearDown(p)));
+    expect(await plugin.attachments()).toEqual([]);
   });
 });

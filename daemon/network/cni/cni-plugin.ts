@@ -79,10 +79,10 @@ export class CniNetworkPlugin implements NetworkPlugin {
           result = output as CniResult;
         }
         const finalResult = result ?? {};
-        await this.cache.put({ containerId: pod.id, ifName: IF_NAME, config, runtimeConfig, result: finalResult });
+        await this.cache.put({ pod: podRef(pod), ifName: IF_NAME, config, runtimeConfig, result: finalResult });
         return podNetworkResult(finalResult);
       } catch (err) {
-        const undoFailure = await this.undoFailedAdd(pod, { containerId: pod.id, ifName: IF_NAME, config, runtimeConfig, result: result ?? {} });
+        const undoFailure = await this.undoFailedAdd(pod, { pod: podRef(pod), ifName: IF_NAME, config, runtimeConfig, result: result ?? {} });
         if (undoFailure === undefined) throw err;
         const kind = err instanceof BerthError ? err.kind : 'Internal';
         const message = err instanceof Error ? err.message : String(err);
@@ -106,7 +106,7 @@ export class CniNetworkPlugin implements NetworkPlugin {
           throw err;
         });
         if (config === undefined) return;
-        attachment = { containerId: pod.id, ifName: IF_NAME, config, runtimeConfig: {}, result: {} };
+        attachment = { pod: podRef(pod), ifName: IF_NAME, config, runtimeConfig: {}, result: {} };
       }
       await this.del(pod, attachment, cached !== undefined);
       await this.cache.delete(pod.id, IF_NAME);
@@ -128,6 +128,10 @@ export class CniNetworkPlugin implements NetworkPlugin {
         await this.run('CHECK', pod, pod.netnsPath, config, plugin, binaries[index]!, cached.runtimeConfig, cached.result);
       }
     });
+  }
+
+  async attachments(): Promise<PodNetworkRef[]> {
+    return (await this.cache.list(IF_NAME)).map((attachment) => attachment.pod);
   }
 
   async status(): Promise<NetworkStatus> {
@@ -220,6 +224,10 @@ export class CniNetworkPlugin implements NetworkPlugin {
     });
     return next;
   }
+}
+
+function podRef(pod: PodNetworkRef): PodNetworkRef {
+  return { id: pod.id, namespace: pod.namespace, name: pod.name, uid: pod.uid, netnsPath: pod.netnsPath };
 }
 
 /** The runtime-config values this pod has, keyed by CNI capability name. */
