@@ -37,7 +37,8 @@ describe('implementService', () => {
     containers: {} as ContainerService,
   };
 
-  async function serve(table: RuntimeRpcTable): Promise<void> {
+  /** `started: false` leaves the services "starting" until the test calls activate(ctx). */
+  async function serve(table: RuntimeRpcTable, started = true): Promise<void> {
     const cri = loadCriPackage();
     const dispatch: CriDispatch = { ready, stopping: stopping.signal };
     server = new Server();
@@ -47,6 +48,7 @@ describe('implementService', () => {
       server.bindAsync(`unix:${socket}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
     );
     clients = connectCri(socket);
+    if (started) activate(ctx);
   }
 
   const failure = (promise: Promise<unknown>): Promise<ServiceError> =>
@@ -69,7 +71,6 @@ describe('implementService', () => {
   });
 
   it('passes the decoded request and returns the response', async () => {
-    activate(ctx);
     await serve({
       Status: async (request) => ({ info: { verbose: String(request.verbose) } }),
     });
@@ -103,7 +104,7 @@ describe('implementService', () => {
   });
 
   it('holds calls that arrive before the services started until they have', async () => {
-    await serve({ Version: async () => ({ runtime_name: 'berth' }) });
+    await serve({ Version: async () => ({ runtime_name: 'berth' }) }, false);
     let answered = false;
     const early = clients.runtime.Version({}).then((response) => {
       answered = true;

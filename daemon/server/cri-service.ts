@@ -17,13 +17,14 @@ type Call = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, un
 
 /** How the handlers reach the daemon: the context once start-up has built it, and the shutdown signal. */
 export interface CriDispatch {
-  /** Undefined while services are still starting; RPCs then answer UNAVAILABLE and kubelet retries. */
-  context(): CriContext | undefined;
+  /**
+   * Resolves when the services have started. The socket is bound earlier; a call that arrives in between
+   * waits (within its own deadline) instead of failing, so a client never has to tell "up" from "ready".
+   */
+  readonly ready: Promise<CriContext>;
   /** Aborted when the daemon shuts down, so long calls and event streams end instead of holding it up. */
   readonly stopping: AbortSignal;
 }
-
-const NOT_READY = { code: GrpcStatus.UNAVAILABLE, details: 'berthd is still starting; retry shortly' };
 /** The abort reason of `stopping`; handlers see it as `call.signal.reason`. */
 export const SHUTDOWN_REASON = new Error('berthd is shutting down');
 const SHUTTING_DOWN = { code: GrpcStatus.UNAVAILABLE, details: 'berthd is shutting down; retry when it is back' };
@@ -53,49 +54,45 @@ function logOutcome(info: CallInfo, started: number, err?: unknown): { code: Grp
   return { code: failure.code, details: failure.details };
 }
 
-function unary(handler: AnyUnary, method: string, dispatch: CriDispatch) {
-  return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>): void => {
-    const ctx = dispatch.context();
-    if (ctx === undefined) return callback(NOT_READY);
-    const info = callInfo(call, method, ctx, dispatch.stopping);
-    const started = performance.now();
-    handler(call.request, ctx, info).then(
-      (response) => {
-        logOutcome(info, started);
-        callback(null, response);
-      },
-      (err: unknown) => callback(logOutcome(info, started, err) ?? null),
-    );
-  };
+function runUnary(
+  call: ServerUnaryCall<unknown, unknown>,
+  callback: sendUnaryData<unknown>,
+  handler: AnyUnary,
+  info: CallInfo,
+  ctx: CriContext,
+): Promise<void> {
+  const started = performance.now();
+  return handler(call.request, ctx, info).then(
+    (response) => {
+      logOutcome(info, started);
+      callback(null, response);
+    },
+    (err: unknown) => callback(logOutcome(info, started, err) ?? null),
+  );
 }
 
-function serverStream(handler: AnyStream, method: string, dispatch: CriDispatch) {
-  return (call: ServerWritableStream<unknown, unknown>): void => {
-    const ctx = dispatch.context();
-    if (ctx === undefined) return void call.emit('error', NOT_READY);
-    const info = callInfo(call, method, ctx, dispatch.stopping);
-    const started = performance.now();
-    const sink = {
-      write: (message: unknown) =>
-        new Promise<void>((resolve, reject) => {
-          if (call.cancelled) {
-            reject(new Error(`${method}: the client went away`));
-            return;
-          }
-          call.write(message, (err: Error | null | undefined) => (err ? reject(err) : resolve()));
-        }),
-    };
-    handler(call.request, ctx, sink, info).then(
-      () => {
-        logOutcome(info, started);
-        call.end();
-      },
-      (err: unknown) => {
-        if (call.cancelled) return;
-        call.emit('error', logOutcome(info, started, err));
-      },
-    );
+function runStream(call: ServerWritableStream<unknown, unknown>, handler: AnyStream, info: CallInfo, ctx: CriContext): Promise<void> {
+  const started = performance.now();
+  const sink = {
+    write: (message: unknown) =>
+      new Promise<void>((resolve, reject) => {
+        if (call.cancelled) {
+          reject(new Error(`${info.method}: the client went away`));
+          return;
+        }
+        call.write(message, (err: Error | null | undefined) => (err ? reject(err) : resolve()));
+      }),
   };
+  return handler(call.request, ctx, sink, info).then(
+    () => {
+      logOutcome(info, started);
+      call.end();
+    },
+    (err: unknown) => {
+      if (call.cancelled) return;
+      call.emit('error', logOutcome(info, started, err));
+    },
+  );
 }
 
 function unimplemented(method: string, streaming: boolean) {
@@ -120,9 +117,17 @@ export function implementService(
     const method = `${serviceName}/${name}`;
     const handler = table[name];
     const streaming = methodDefinition.responseStream;
-    if (handler === undefined) implementation[name] = unimplemented(method, streaming);
-    else if (streaming) implementation[name] = serverStream(handler as AnyStream, method, dispatch);
-    else implementation[name] = unary(handler as AnyUnary, method, dispatch);
+    const begin = (call: Call): Promise<[CallInfo, CriContext]> =>
+      dispatch.ready.then((ctx) => [callInfo(call, method, ctx, dispatch.stopping), ctx]);
+    if (handler === undefined) {
+      implementation[name] = unimplemented(method, streaming);
+    } else if (streaming) {
+      implementation[name] = (call: ServerWritableStream<unknown, unknown>): void =>
+        void begin(call).then(([info, ctx]) => runStream(call, handler as AnyStream, info, ctx));
+    } else {
+      implementation[name] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>): void =>
+        void begin(call).then(([info, ctx]) => runUnary(call, callback, handler as AnyUnary, info, ctx));
+    }
   }
   return implementation;
 }

@@ -33,7 +33,7 @@ async function removeStaleSocket(address: string): Promise<void> {
 
 function bind(server: Server, address: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    // The umask is process-wide; nothing else creates files while the daemon is starting.
+    // The umask is process-wide; serveCri runs before any service starts, so no other file is created now.
     const previous = process.umask(SOCKET_UMASK);
     server.bindAsync(`unix:${address}`, ServerCredentials.createInsecure(), (err) => {
       process.umask(previous);
@@ -44,7 +44,7 @@ function bind(server: Server, address: string): Promise<void> {
 }
 
 export interface CriServer {
-  /** Starts serving RPCs with `ctx`; until then they answer UNAVAILABLE. */
+  /** Starts serving RPCs with `ctx`; calls that arrived earlier have been waiting for it. */
   activate(ctx: CriContext): void;
   /** Stops accepting, ends in-flight RPCs (bounded grace), and removes the socket file. */
   close(): Promise<void>;
@@ -58,9 +58,10 @@ export interface CriServer {
 export async function serveCri(config: BerthConfig): Promise<CriServer> {
   const { address, gid } = config.grpc;
   const cri = loadCriPackage();
-  let context: CriContext | undefined;
+  let activate: (ctx: CriContext) => void = () => undefined;
+  const ready = new Promise<CriContext>((resolve) => (activate = resolve));
   const stopping = new AbortController();
-  const dispatch: CriDispatch = { context: () => context, stopping: stopping.signal };
+  const dispatch: CriDispatch = { ready, stopping: stopping.signal };
   const server = new Server({
     'grpc.max_receive_message_length': config.grpc.max_recv_message_size,
     'grpc.max_send_message_length': config.grpc.max_send_message_size,
@@ -80,9 +81,7 @@ export async function serveCri(config: BerthConfig): Promise<CriServer> {
   await chmod(address, SOCKET_MODE);
 
   return {
-    activate: (ctx) => {
-      context = ctx;
-    },
+    activate,
     close: async () => {
       stopping.abort(SHUTDOWN_REASON);
       await new Promise<void>((resolve) => {

@@ -39,10 +39,11 @@ export const status: RuntimeRpc<'Status'> = async (request, ctx) => {
     { type: 'RuntimeReady', status: true, reason: '', message: '' },
     await networkCondition(ctx.config.cri.cni.conf_dir),
   ];
+  // Every info value is JSON, as crictl and other CRI tools decode them.
   const info: Record<string, string> = {};
   if (request.verbose) {
     info['config'] = JSON.stringify(ctx.config);
-    info['configSource'] = ctx.configSource;
+    info['configSource'] = JSON.stringify(ctx.configSource);
   }
   return {
     status: { conditions },
