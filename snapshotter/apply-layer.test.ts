@@ -135,6 +135,72 @@ describe('applyLayer', () => {
     expect((await lstat(join(view, 'opaque'))).mode & 0o777).toBe(0o750);
   });
 
+  it('copies a lower directory up with its owner, mode, xattrs and times when a layer writes into it', async () => {
+    const base = await applyOn(undefined, [{ name: 'srv/', type: 'directory', mode: 0o710, uid: 33, gid: 34, mtime: T2, pax: { 'SCHILY.xattr.user.tag': 'kept' } }]);
+    const top = await applyOn(base.key, [{ name: 'srv/new', content: 'n' }]);
+    const view = await mountView(top.key);
+    // The top layer's own directory holds the copied-up srv/ (not only the merged view shows it).
+    const upperSrv = join((await snapshotter.lowerDirs(`view-${top.key}`))[0]!, 'srv');
+    const srv = await lstat(join(view, 'srv'));
+    expect([srv.mode & 0o7777, srv.uid, srv.gid, srv.mtime.getTime()]).toEqual([0o710, 33, 34, T2.getTime()]);
+    expect(lgetxattr(join(view, 'srv'), 'user.tag')?.toString()).toBe('kept');
+    expect((await lstat(upperSrv)).uid).toBe(33);
+  });
+
+  it('makes a directory that replaces a same-layer file opaque, so the lower directory stays hidden', async () => {
+    const base = await applyOn(undefined, [{ name: 'x/old', content: 'old' }]);
+    const top = await applyOn(base.key, [{ name: 'x', content: 'file' }, { name: 'x/', type: 'directory' }, { name: 'x/new', content: 'new' }]);
+    expect(await readdir(join(await mountView(top.key), 'x'))).toEqual(['new']);
+  });
+
+  it('carries binary xattrs in LIBARCHIVE records, skips damaged SCHILY ones with a warning, ignores overlay ones', async () => {
+    const warnings: string[] = [];
+    const log = { warn: (_: Record<string, unknown>, message: string) => void warnings.push(message) };
+    await snapshotter.prepare('x');
+    const upperDir = await snapshotter.upperDir('x');
+    const binary = Buffer.from([0x01, 0x00, 0x80, 0xff, 0x00]);
+    const tarball = await buildTar([
+      {
+        name: 'f',
+        content: 'x',
+        pax: {
+          'LIBARCHIVE.xattr.user.bin%20ary': binary.toString('base64'),
+          'SCHILY.xattr.user.damaged': 'a\ufffdb',
+          'SCHILY.xattr.trusted.overlay.opaque': 'y',
+        },
+      },
+    ]);
+    await applyLayer(Readable.from([tarball]), { upperDir, lowerDirs: [] }, { ...LIMITS, log });
+    expect(lgetxattr(join(upperDir, 'f'), 'user.bin ary')).toEqual(binary);
+    expect(lgetxattr(join(upperDir, 'f'), 'user.damaged')).toBeUndefined();
+    expect(lgetxattr(join(upperDir, 'f'), 'trusted.overlay.opaque')).toBeUndefined();
+    expect(warnings).toHaveLength(2);
+  });
+
+  it('applies a root directory entry to the upper root, and sub-second PAX times', async () => {
+    await snapshotter.prepare('r');
+    const upperDir = await snapshotter.upperDir('r');
+    const tarball = await buildTar([
+      { name: './', type: 'directory', mode: 0o750, uid: 9 },
+      { name: 'f', content: 'x', pax: { mtime: '1600000000.25', atime: '1500000000.5' } },
+    ]);
+    await applyLayer(Readable.from([tarball]), { upperDir, lowerDirs: [] }, LIMITS);
+    const rootSt = await lstat(upperDir);
+    expect([rootSt.mode & 0o7777, rootSt.uid]).toEqual([0o750, 9]);
+    const f = await lstat(join(upperDir, 'f'));
+    expect(f.mtimeMs).toBe(1600000000250);
+    expect(f.atimeMs).toBe(1500000000500);
+  });
+
+  it('copies up a lower symlink that a hard link names', async () => {
+    const base = await applyOn(undefined, [{ name: 'sym', type: 'symlink', linkname: '/target', uid: 4 }]);
+    const top = await applyOn(base.key, [{ name: 'hard', type: 'link', linkname: 'sym' }]);
+    const view = await mountView(top.key);
+    expect(await readlink(join(view, 'hard'))).toBe('/target');
+    expect((await lstat(join(view, 'hard'))).ino).toBe((await lstat(join(view, 'sym'))).ino);
+    expect((await lstat(join(view, 'hard'))).uid).toBe(4);
+  });
+
   /** A tar header for one entry claiming `size` bytes, with its checksum fixed up. */
   async function headerClaiming(name: string, size: number): Promise<Buffer> {
     const header = Buffer.from((await buildTar([{ name, content: '' }])).subarray(0, 512));
