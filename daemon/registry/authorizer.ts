@@ -64,8 +64,11 @@ export class Authorizer {
     if (usable === undefined || auth?.registryToken) return false;
     this.challenges.set(target.origin, usable);
     if (usable.scheme === 'basic') return sent === undefined && basicCredentials(auth) !== undefined;
+    if (sent === undefined) return true;
+    if (!sent.startsWith('Bearer ')) return false;
+    // The host refused a token we hold (expired early, revoked): forget this host's tokens and ask again.
     for (const key of this.tokens.keys()) if (key.startsWith(`${target.origin}|`)) this.tokens.delete(key);
-    return sent === undefined || sent.startsWith('Bearer ');
+    return true;
   }
 
   /** Concurrent requests (parallel layer downloads) with the same key share one token fetch. */

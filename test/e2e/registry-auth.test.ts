@@ -95,6 +95,15 @@ describe('Bearer token auth', () => {
     expect(tokens.requests).toEqual([{ method: 'GET', user: USER.username, service: tokens.service, scopes: ['repository:team/secret:pull'] }]);
   });
 
+  it('shares one token fetch between parallel downloads', async () => {
+    const c = client();
+    const ref = parseReference(pushed.reference);
+    tokens.requests.length = 0;
+    const streams = await Promise.all([pushed.config, ...pushed.layers, pushed.config].map((b) => c.fetch(ref, descriptorOf(b), { auth: USER })));
+    for (const s of streams) s.resume();
+    expect(tokens.requests).toHaveLength(1);
+  });
+
   it('does not share tokens between credentials', async () => {
     const c = client();
     const ref = parseReference(pushed.reference);
@@ -133,5 +142,26 @@ describe('Bearer token auth', () => {
     const registryToken = await tokenFor('repository:team/secret:pull');
     const err = await rejectionOf(client().resolve(parseReference(other.reference), { auth: { registryToken } }));
     expect(isBerthError(err, 'Unauthenticated')).toBe(true);
+  });
+});
+
+describe('anonymous Bearer tokens (public images on a token registry, as on Docker Hub)', () => {
+  let tokens: TokenServer;
+  let registry: TestRegistry;
+
+  beforeAll(async () => {
+    tokens = await startTokenServer({ users: { [USER.username]: USER.password }, anonymousPull: true });
+    registry = await startRegistry({ auth: { token: tokens } });
+  });
+  afterAll(async () => {
+    await registry?.stop();
+    await tokens?.stop();
+  });
+
+  it('pulls without credentials using an anonymous pull token', async () => {
+    const pub = await pushImage(registry, 'library/public', 'v1', image, USER);
+    tokens.requests.length = 0;
+    expect((await client().resolve(parseReference(pub.reference))).digest).toBe(pub.manifest.digest);
+    expect(tokens.requests).toEqual([{ method: 'GET', user: undefined, service: tokens.service, scopes: ['repository:library/public:pull'] }]);
   });
 });
