@@ -343,3 +343,20 @@ describe('ImageService remove, namespaces and GC', () => {
     expect(await content.info(sha(Buffer.from('orphan')))).toBeUndefined();
   });
 });
+
+describe('ImageService, a tag that moves', () => {
+  it('frees the image the tag named before once nothing else names it', async () => {
+    const v1 = await pushImage(reg, [[file('v', '1')]]);
+    const v2 = await pushImage(reg, [[file('v', '2')]]);
+    tag(reg, 'registry.test/app:latest', v1.manifest);
+    const images = await openService();
+    await images.pull('k8s.io', 'registry.test/app:latest');
+    tag(reg, 'registry.test/app:latest', v2.manifest);
+    const record = await images.pull('k8s.io', 'registry.test/app:latest');
+    expect(record.configDigest).toBe(v2.configDesc.digest);
+    await images.collectGarbage(); // joins the collection the pull started
+    expect(await content.info(v1.layers[0]?.digest as Digest)).toBeUndefined();
+    expect((await snapshotter.list()).map((s) => s.key)).toEqual(chainIDs(v2.config.rootfs.diff_ids));
+    expect(images.list('k8s.io').map((v) => v.id)).toEqual([v2.configDesc.digest]);
+  });
+});

@@ -144,8 +144,13 @@ export class Puller {
         createdAt: Date.now(),
         platform: { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) },
       };
+      const replaced = this.store.get(namespace, name);
       await this.store.put(namespace, record);
       this.logger.info({ namespace, image: name, id: record.configDigest, ms: Date.now() - started }, 'image pulled');
+      if (replaced !== undefined && replaced.configDigest !== record.configDigest) {
+        // The tag moved: the image it named may now have no name left, and nothing else would ever free it.
+        this.gc.collect().catch((err: unknown) => this.logger.warn({ err, image: name }, 'garbage collection after a moved tag failed'));
+      }
       return record;
     } catch (err) {
       const cause: unknown = signal.aborted ? signal.reason : err;
