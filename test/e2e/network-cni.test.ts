@@ -1,7 +1,6 @@
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isBerthError } from '../../daemon/errors/errors.js';
@@ -79,18 +78,24 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Sends `text` over TCP from inside `fromPin` (or the host) to addr:port and returns what the listener got. */
+// Tiny TCP peers run by node itself inside a netns: the listener prints what one connection sent once the
+// sender closes; the sender writes its message and ends. Deterministic where nc's stdin/close handling is not.
+const LISTENER = `const s = require('net').createServer((c) => { let d = ''; c.on('data', (b) => (d += b)); c.on('end', () => { process.stdout.write(d); c.end(); s.close(); }); });
+s.listen(Number(process.argv[1]), () => process.stderr.write('listening\\n'));`;
+const SENDER = `const c = require('net').connect(Number(process.argv[2]), process.argv[1], () => c.end('hello from berth'));
+c.on('error', (e) => { console.error(e.message); process.exit(1); }); c.on('close', () => process.exit(0));`;
+
+/** Sends a message over TCP from inside `fromPin` (or the host) to addr:port and returns what the listener got. */
 async function tcpRoundTrip(listenPin: string, listenPort: number, fromPin: string | undefined, addr: string, port: number): Promise<string> {
-  const listener = inNetns(listenPin, ['busybox', 'nc', '-l', '-p', String(listenPort)], { input: '', timeout: 15_000 });
-  const client = ['busybox', 'nc', '-w', '2', addr, String(port)];
-  for (let attempt = 0; ; attempt++) {
-    const sent = fromPin === undefined
-      ? await execa(client[0]!, client.slice(1), { input: 'hello from berth\n', reject: false, timeout: 5_000 })
-      : await inNetns(fromPin, client, { input: 'hello from berth\n' }).catch((err: unknown) => err as { exitCode: number });
-    if (sent.exitCode === 0) break;
-    if (attempt > 40) throw new Error(`could not reach ${addr}:${port}`);
-    await sleep(50);
-  }
+  const listener = inNetns(listenPin, [process.execPath, '-e', LISTENER, String(listenPort)], { timeout: 15_000 });
+  await new Promise<void>((resolve, reject) => {
+    listener.stderr!.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('listening')) resolve();
+    });
+    listener.catch(reject);
+  });
+  const sender = [process.execPath, '-e', SENDER, addr, String(port)];
+  await (fromPin === undefined ? execa(sender[0]!, sender.slice(1), { timeout: 10_000 }) : inNetns(fromPin, sender));
   return (await listener).stdout;
 }
 
