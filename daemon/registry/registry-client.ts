@@ -10,7 +10,9 @@ export interface RegistryAuth {
   password?: string;
   /** base64("user:password"), as in a docker config.json. */
   auth?: string;
+  /** An OAuth refresh token, traded at the token realm for an access token. */
   identityToken?: string;
+  /** A ready Bearer token, sent as is. */
   registryToken?: string;
 }
 
@@ -22,10 +24,18 @@ export interface FetchOptions {
 /**
  * Talks the OCI distribution protocol to a registry and its mirrors (hosts.toml), with anonymous, Bearer-token
  * and Basic auth. It verifies nothing about content: the content store checks digests on ingest.
+ *
+ * Failures are BerthErrors: NotFound (no such tag, repository or blob), Unauthenticated / PermissionDenied (the
+ * message says to check the pull secret), Unavailable (host unreachable, 5xx, rate-limited, a download broken
+ * off), DeadlineExceeded (no answer in time), FailedPrecondition (schema1 manifests, a broken hosts.toml),
+ * ResourceExhausted (a manifest over images.max_manifest_bytes). An aborted signal rejects with its reason.
  */
 export interface RegistryClient {
   /** The descriptor (media type, digest, size) of the manifest or index a tag or digest reference names. */
   resolve(ref: ImageReference, opts?: FetchOptions): Promise<Descriptor>;
-  /** Streams a manifest, index, config or layer by its descriptor. */
+  /**
+   * Streams a manifest, index, config or layer by its descriptor. Manifest and index media types are fetched
+   * from /manifests/, everything else from /blobs/. Pass it to ContentStore.ingest as the BlobSource.
+   */
   fetch(ref: ImageReference, desc: Descriptor, opts?: FetchOptions): Promise<Readable>;
 }
