@@ -12,6 +12,7 @@ import type { NamespaceKind, NamespacePins } from '../linux/namespace-pins.js';
 import type { Logger } from '../logging/logger.js';
 import type { NetworkPlugin, PodNetworkRef, PortProtocol } from '../network/network-plugin.js';
 import type { SpecHost } from '../oci/spec/container-spec.js';
+import { cgroupsPath } from '../oci/spec/cgroups-path.js';
 import { namespaceModes, podSharesPid } from '../oci/spec/cri-input.js';
 import { buildSandboxSpec } from '../oci/spec/sandbox-spec.js';
 import { fingerprint, type RecordStore } from '../store/record-store.js';
@@ -64,6 +65,8 @@ export class SandboxService {
       throw invalidArgument('pod sandbox config needs metadata with name, namespace and uid');
     }
     const runtime = runtimeFor(this.d.config, handler);
+    // Refused before anything is made: containers of this pod would all fail on it.
+    cgroupsPath(this.d.specHost.cgroupDriver, config.linux?.cgroup_parent ?? '', 'pod');
     const { record } = await this.d.store.create(sandboxName(config), fingerprint({ config, handler }), (id) => this.create(id, config, handler, runtime));
     return record;
   }

@@ -126,7 +126,6 @@ export async function buildContainerSpec(input: ContainerSpecInput): Promise<Con
       env,
       cwd: config.working_dir || imageConfig.WorkingDir || '/',
       capabilities: caps,
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1048576, soft: 1048576 }],
       noNewPrivileges: sc?.no_new_privs ?? false,
       oomScoreAdj: resourcePlan.oomScoreAdj,
     },

@@ -1,0 +1,147 @@
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { busyboxImage, pushImage, type PushedImage } from '../fixtures/images.js';
+import { containerConfig, cleanupPods, E2E_SUBNET, podConfig, runContainer, writeE2eCniConfig } from '../fixtures/pods.js';
+import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { rejectionOf } from '../fixtures/rejection.js';
+import { startBerthd, type BerthdHandle } from '../harness/berthd.js';
+
+const grpcFailure = async (p: Promise<unknown>): Promise<ServiceError> => (await rejectionOf(p)) as ServiceError;
+
+/**
+ * Pod sandboxes through berthd's socket on real runc, overlayfs and the CNI bridge plugin: addresses, pod to pod
+ * traffic, host network, shared PID namespaces, stop/remove, name reservation, and the error codes kubelet sees.
+ */
+describe('CRI pod sandboxes', () => {
+  let registry: TestRegistry;
+  let daemon: BerthdHandle;
+  let busybox: PushedImage;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    const target = { url: registry.url };
+    busybox = await pushImage(target, 'e2e/busybox', '1', await busyboxImage());
+    const pause = await pushImage(target, 'e2e/pause', '1', await busyboxImage({ config: { Entrypoint: ['sleep', '2147483647'] } }));
+    daemon = await startBerthd({ config: { cri: { sandbox_image: pause.reference } } });
+    await writeE2eCniConfig(daemon);
+    await daemon.image.PullImage({ image: { image: busybox.reference } });
+  });
+  afterAll(async () => {
+    await cleanupPods(daemon);
+    await daemon?.cleanup();
+    await registry?.stop();
+  });
+
+  it('runs a pod with an address from the CNI network and reports it in status and list', async () => {
+    const config = podConfig('addr');
+    const { pod_sandbox_id: id } = await daemon.runtime.RunPodSandbox({ config });
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    const { status, info } = await daemon.runtime.PodSandboxStatus({ pod_sandbox_id: id, verbose: true });
+    expect(status?.state).toBe('SANDBOX_READY');
+    expect(status?.network?.ip).toMatch(/^10\.252\.0\.\d+$/);
+    expect(status?.linux?.namespaces?.options?.network).toBe('POD');
+    expect(BigInt(status!.created_at)).toBeGreaterThan(BigInt(Date.now() - 60_000) * 1_000_000n);
+    const verbose = JSON.parse(info['info']!);
+    expect(existsSync(verbose.netNamespace)).toBe(true);
+
+    const byPrefix = await daemon.runtime.ListPodSandbox({ filter: { id: id.slice(0, 12) } });
+    expect(byPrefix.items.map((p) => p.id)).toEqual([id]);
+    const byLabel = await daemon.runtime.ListPodSandbox({ filter: { label_selector: { pod: 'addr' } } });
+    expect(byLabel.items.map((p) => p.id)).toEqual([id]);
+    const notReady = await daemon.runtime.ListPodSandbox({ filter: { state: { state: 'SANDBOX_NOTREADY' } } });
+    expect(notReady.items.map((p) => p.id)).not.toContain(id);
+
+    await daemon.runtime.StopPodSandbox({ pod_sandbox_id: id });
+    const stopped = await daemon.runtime.PodSandboxStatus({ pod_sandbox_id: id, verbose: false });
+    expect(stopped.status?.state).toBe('SANDBOX_NOTREADY');
+    expect(stopped.status?.network?.ip).toBe('');
+    await daemon.runtime.StopPodSandbox({ pod_sandbox_id: id });
+    const late = await grpcFailure(daemon.runtime.CreateContainer({ pod_sandbox_id: id, config: containerConfig('late', busybox.reference, ['true']) }));
+    expect(late.code).toBe(GrpcStatus.FAILED_PRECONDITION);
+
+    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: id });
+    expect(existsSync(verbose.netNamespace)).toBe(false);
+    expect((await grpcFailure(daemon.runtime.PodSandboxStatus({ pod_sandbox_id: id }))).code).toBe(GrpcStatus.NOT_FOUND);
+    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: id });
+  });
+
+  it('lets one pod reach another over the bridge', async () => {
+    const a = podConfig('ping-a');
+    const b = podConfig('ping-b');
+    const [{ pod_sandbox_id: idA }, { pod_sandbox_id: idB }] = await Promise.all([
+      daemon.runtime.RunPodSandbox({ config: a }),
+      daemon.runtime.RunPodSandbox({ config: b }),
+    ]);
+    const ipA = (await daemon.runtime.PodSandboxStatus({ pod_sandbox_id: idA })).status!.network!.ip;
+    expect(ipA.startsWith(E2E_SUBNET.slice(0, 8))).toBe(true);
+    await runContainer(daemon.runtime, idA, a, containerConfig('server', busybox.reference, ['sh', '-c', 'nc -l -p 8080 -e echo hello-from-a; sleep 1000']));
+    const client = await runContainer(daemon.runtime, idB, b, containerConfig('client', busybox.reference, ['sleep', '1000']));
+    const ping = await daemon.runtime.ExecSync({ container_id: client, cmd: ['ping', '-c1', '-W2', ipA], timeout: 10 });
+    expect(ping.exit_code, ping.stdout.toString() + ping.stderr.toString()).toBe(0);
+    const nc = await daemon.runtime.ExecSync({ container_id: client, cmd: ['sh', '-c', `nc -w 2 ${ipA} 8080 </dev/null`], timeout: 10 });
+    expect(nc.stdout.toString()).toContain('hello-from-a');
+    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: idA });
+    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: idB });
+  });
+
+  it('runs a host-network pod without CNI, in the node network namespace', async () => {
+    const config = podConfig('hostnet', {
+      hostname: '',
+      linux: { cgroup_parent: '/berth-e2e', security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } },
+    });
+    const { pod_sandbox_id: id } = await daemon.runtime.RunPodSandbox({ config });
+    const { status } = await daemon.runtime.PodSandboxStatus({ pod_sandbox_id: id });
+    expect(status?.network?.ip).toBe('');
+    expect(status?.linux?.namespaces?.options?.network).toBe('NODE');
+    const c = await runContainer(
+      daemon.runtime,
+      id,
+      config,
+      containerConfig('h', busybox.reference, ['sleep', '1000'], { linux: { security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } } }),
+    );
+    const out = await daemon.runtime.ExecSync({ container_id: c, cmd: ['sh', '-c', 'hostname; cat /proc/net/dev'], timeout: 10 });
+    expect(out.stdout.toString()).toContain(hostname());
+    expect(out.stdout.toString()).toContain('berthe2e0');
+    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: id });
+  });
+
+  it('shares one PID namespace among the containers of a pid=POD pod', async () => {
+    const config = podConfig('sharedpid', {
+      linux: { cgroup_parent: '/berth-e2e', security_context: { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' } } },
+    });
+    const { pod_sandbox_id: id } = await daemon.runtime.RunPodSandbox({ config });
+    const shared = { linux: { security_context: { namespace_options: { network: 'POD' as const, pid: 'POD' as const, ipc: 'POD' as const } } } };
+    await runContainer(daemon.runtime, id, config, containerConfig('one', busybox.reference, ['sleep', '1111'], shared));
+    const two = await runContainer(daemon.runtime, id, config, containerConfig('two', busybox.reference, ['sleep', '2222'], shared));
+    const ps = await daemon.runtime.ExecSync({ container_id: two, cmd: ['ps'], timeout: 10 });
+    expect(ps.stdout.toString()).toContain('sleep 1111');
+    expect(ps.stdout.toString()).toContain('sleep 2147483647');
+    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: id });
+  });
+
+  it('returns the same id for a retried RunPodSandbox and AlreadyExists for another config under the name', async () => {
+    const config = podConfig('retry');
+    const [first, second] = await Promise.all([daemon.runtime.RunPodSandbox({ config }), daemon.runtime.RunPodSandbox({ config })]);
+    expect(second.pod_sandbox_id).toBe(first.pod_sandbox_id);
+    const clash = await grpcFailure(daemon.runtime.RunPodSandbox({ config: { ...config, hostname: 'other' } }));
+    expect(clash.code).toBe(GrpcStatus.ALREADY_EXISTS);
+    expect(clash.details).toContain(first.pod_sandbox_id);
+    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: first.pod_sandbox_id });
+  });
+
+  it('answers bad requests with the codes kubelet expects', async () => {
+    const handler = await grpcFailure(daemon.runtime.RunPodSandbox({ config: podConfig('h'), runtime_handler: 'nope' }));
+    expect(handler.code).toBe(GrpcStatus.INVALID_ARGUMENT);
+    expect(handler.details).toContain('"runc"');
+    expect((await grpcFailure(daemon.runtime.RunPodSandbox({ config: { hostname: 'x' } }))).code).toBe(GrpcStatus.INVALID_ARGUMENT);
+    expect((await grpcFailure(daemon.runtime.PodSandboxStatus({ pod_sandbox_id: 'f'.repeat(64) }))).code).toBe(GrpcStatus.NOT_FOUND);
+    const mismatch = await grpcFailure(daemon.runtime.RunPodSandbox({ config: podConfig('slice', { linux: { cgroup_parent: 'kubepods.slice' } }) }));
+    expect(mismatch.code).toBe(GrpcStatus.FAILED_PRECONDITION);
+    expect(mismatch.details).toContain('cgroup_driver = "systemd"');
+    await daemon.runtime.StopPodSandbox({ pod_sandbox_id: 'f'.repeat(64) });
+    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: 'f'.repeat(64) });
+    expect((await daemon.runtime.ListPodSandbox({})).items).toEqual([]);
+  });
+});
