@@ -92,11 +92,13 @@ describe('namespace pins', () => {
   test('removal unmounts and deletes, idempotently, and leaves no mount behind', async () => {
     const paths = await pins.create('gone', { kinds: ['net', 'ipc', 'uts'], hostname: 'gone' });
     // Something still inside the namespace keeps it alive past the detach, without blocking removal.
-    const holder = execa('nsenter', [`--net=${paths.net}`, 'sleep', '30']);
+    const holder = execa('nsenter', [`--net=${paths.net}`, 'sh', '-c', 'echo entered; exec sleep 30']);
+    const exited = holder.catch((err: unknown) => err);
+    await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
     await pins.remove('gone');
     await pins.remove('gone');
     holder.kill();
-    await holder.catch(() => undefined);
+    expect(await exited).toMatchObject({ signal: 'SIGTERM' });
     for (const path of Object.values(paths)) await expect(stat(path)).rejects.toMatchObject({ code: 'ENOENT' });
     await expect(stat(`${state}/ns/gone`)).rejects.toMatchObject({ code: 'ENOENT' });
     const left = (await mountsUnder(state)).filter((point) => point.includes('gone'));
