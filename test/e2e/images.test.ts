@@ -78,6 +78,16 @@ describe('CRI ImageService', () => {
     expect(image?.repo_digests).toEqual([multi.digestReference]);
   });
 
+  it('pulls a Docker manifest list of Docker schema 2 manifests', async () => {
+    const docker = await pushMultiPlatformBusybox({ url: registry.url }, 'docker-format', '1', 'docker');
+    const amd64 = docker.images.find((i) => i.platform.architecture === 'amd64');
+    const { image_ref } = await daemon.image.PullImage({ image: { image: docker.reference } });
+    expect(image_ref).toBe(amd64?.config.digest);
+    // The same config as the OCI busybox: one image with both tags; removing the tag keeps the other.
+    await daemon.image.RemoveImage({ image: { image: docker.reference } });
+    expect((await daemon.image.ImageStatus({ image: { image: image_ref } })).image?.repo_tags).toEqual([multi.reference]);
+  });
+
   it('pulls through a hosts.toml mirror for a registry name that does not resolve', async () => {
     const hostDir = join(daemon.dir, 'certs.d', 'registry.example.test');
     await mkdir(hostDir, { recursive: true });
