@@ -27,7 +27,7 @@ describe('CRI ImageService', () => {
     busybox = await pushImage(target, 'library/busybox', '1', await busyboxImage({ config: { User: '65534', Cmd: ['sh'] } }));
     multi = await pushMultiPlatformBusybox(target, 'multi', '1');
     byDigestOnly = await pushImage(target, 'pinned', 'x', await busyboxImage({ layers: [{ entries: [{ path: 'etc/pinned', content: 'yes' }] }] }));
-    daemon = await startBerthd();
+    daemon = await startBerthd({ config: { cri: { sandbox_image: multi.reference } } });
   });
   afterAll(async () => {
     await daemon?.cleanup();
@@ -70,12 +70,13 @@ describe('CRI ImageService', () => {
     expect(image).toMatchObject({ repo_tags: [], repo_digests: [byDigestOnly.digestReference] });
   });
 
-  it('picks linux/amd64 from a multi-platform index', async () => {
+  it('picks linux/amd64 from a multi-platform index (and pins it: it is the sandbox image)', async () => {
     const amd64 = multi.images.find((i) => i.platform.architecture === 'amd64');
     const { image_ref } = await daemon.image.PullImage({ image: { image: multi.reference } });
     expect(image_ref).toBe(amd64?.config.digest);
     const { image } = await daemon.image.ImageStatus({ image: { image: multi.reference } });
     expect(image?.repo_digests).toEqual([multi.digestReference]);
+    expect(image?.pinned).toBe(true);
   });
 
   it('pulls a Docker manifest list of Docker schema 2 manifests', async () => {
