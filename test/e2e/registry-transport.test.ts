@@ -1,8 +1,10 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalContentStore } from '../../daemon/content/local-content-store.js';
 import { isBerthError } from '../../daemon/errors/errors.js';
 import { parseReference } from '../../daemon/oci/reference.js';
 import { DistributionClient } from '../../daemon/registry/distribution-client.js';
@@ -122,5 +124,28 @@ describe('registry transport', () => {
     expect(isBerthError(missing, 'NotFound')).toBe(true);
     expect(missing.message).toContain('BLOB_UNKNOWN');
     expect(missing.message).toContain(`${registry.host}/app`);
+  });
+
+  it('reports a download broken off mid-body as Unavailable naming the host', async () => {
+    const layer = pushed.layers[0]!;
+    // Promises the whole layer, sends 100 bytes, then hangs up.
+    const cut = createServer((socket) => {
+      socket.once('data', () => {
+        socket.end(`HTTP/1.1 200 OK\r\ncontent-length: ${layer.size}\r\n\r\n${'x'.repeat(100)}`);
+      });
+    });
+    await new Promise<void>((r) => cut.listen(0, '127.0.0.1', r));
+    const port = (cut.address() as AddressInfo).port;
+    try {
+      await hostsToml('cut.test', `server = "http://127.0.0.1:${port}"\n`);
+      const store = await LocalContentStore.open(join(work, 'store-cut'));
+      const ref = parseReference('cut.test/app:v1');
+      const err = await rejectionOf(store.ingest(layer, () => client().fetch(ref, descriptorOf(layer))));
+      expect(isBerthError(err, 'Unavailable')).toBe(true);
+      expect(err.message).toContain(`127.0.0.1:${port}`);
+      expect(await store.info(layer.digest)).toBeUndefined();
+    } finally {
+      cut.close();
+    }
   });
 });
