@@ -47,6 +47,8 @@ export interface ContainerStatsSample {
 
 /** kubelet reads at most 4 KiB of a termination message; so does berth. */
 const MAX_TERMINATION_MESSAGE = 4096;
+/** Room left in an ExecSync reply for its framing and exit code. */
+const EXEC_REPLY_OVERHEAD = 1024;
 const nowNs = (): string => (BigInt(Date.now()) * 1_000_000n).toString();
 
 /**
@@ -275,7 +277,11 @@ export class ContainerService {
     if (out.timedOut) {
       throw new BerthError('DeadlineExceeded', `command ${JSON.stringify(cmd.join(' '))} in container ${c.id} timed out after ${timeoutSec}s and was killed`);
     }
-    return { stdout: out.stdout, stderr: out.stderr, exitCode: out.exitCode };
+    // The shim keeps 16 MiB of output, but the reply must also fit the gRPC message limit (kubelet's is 16 MiB too).
+    const budget = Math.max(0, this.d.config.grpc.max_send_message_size - EXEC_REPLY_OVERHEAD);
+    const stderr = out.stderr.subarray(0, budget);
+    const stdout = out.stdout.subarray(0, budget - stderr.length);
+    return { stdout, stderr, exitCode: out.exitCode };
   }
 
   async updateResources(idOrPrefix: string, resources: LinuxContainerResources__Output | null): Promise<void> {
