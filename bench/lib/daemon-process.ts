@@ -6,7 +6,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 /** A daemon started by a bench, with its output captured in a log file. */
 export interface DaemonProcess {
   child: ChildProcess;
+  /** The program and its arguments, for messages. */
+  commandLine: string;
   logFile: string;
+  /** Why the daemon is not running ('exited with 1', 'could not start: spawn x ENOENT'), or undefined while it is. */
+  ended(): string | undefined;
   /** SIGTERM, then SIGKILL after graceMs; resolves once the process has exited. */
   terminate(graceMs?: number): Promise<void>;
   /** The last lines of the log, for error messages. */
@@ -17,7 +21,21 @@ export function spawnDaemon(command: string, args: string[], logFile: string): D
   const fd = openSync(logFile, 'a');
   const child = spawn(command, args, { stdio: ['ignore', fd, fd] });
   closeSync(fd);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // 'error' without 'exit' means the binary could not be started at all (not installed, not executable).
+  let spawnError: Error | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', (err) => {
+      spawnError = err;
+      resolve();
+    });
+  });
+  const ended = (): string | undefined => {
+    if (spawnError !== undefined) return `could not start: ${spawnError.message}`;
+    if (child.exitCode !== null) return `exited with ${child.exitCode}`;
+    if (child.signalCode !== null) return `killed by ${child.signalCode}`;
+    return undefined;
+  };
   const logTail = (lines = 20): string => {
     try {
       return readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
@@ -26,7 +44,7 @@ export function spawnDaemon(command: string, args: string[], logFile: string): D
     }
   };
   const terminate = async (graceMs = 10_000): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (ended() !== undefined) return;
     child.kill('SIGTERM');
     const killed = await Promise.race([exited.then(() => false), sleep(graceMs).then(() => true)]);
     if (killed) {
@@ -34,7 +52,7 @@ export function spawnDaemon(command: string, args: string[], logFile: string): D
       await exited;
     }
   };
-  return { child, logFile, terminate, logTail };
+  return { child, commandLine: [command, ...args].join(' '), logFile, ended, terminate, logTail };
 }
 
 function canConnect(socket: string): Promise<boolean> {
@@ -52,12 +70,13 @@ function canConnect(socket: string): Promise<boolean> {
 export async function waitForSocket(daemon: DaemonProcess, socket: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (daemon.child.exitCode !== null || daemon.child.signalCode !== null) {
-      throw new Error(`daemon exited (${daemon.child.exitCode ?? daemon.child.signalCode}) before listening on ` +
-        `${socket}; log ${daemon.logFile}:\n${daemon.logTail()}`);
+    const ended = daemon.ended();
+    if (ended !== undefined) {
+      throw new Error(`${daemon.commandLine}: ${ended} before listening on ${socket}; ` +
+        `log ${daemon.logFile}:\n${daemon.logTail()}`);
     }
     if (await canConnect(socket)) return;
     await sleep(50);
   }
-  throw new Error(`daemon did not listen on ${socket} within ${timeoutMs} ms; log ${daemon.logFile}:\n${daemon.logTail()}`);
+  throw new Error(`${daemon.commandLine}: did not listen on ${socket} within ${timeoutMs} ms; log ${daemon.logFile}:\n${daemon.logTail()}`);
 }

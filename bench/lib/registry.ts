@@ -39,7 +39,8 @@ export async function startRegistry(parentDir = '/var/tmp'): Promise<LocalRegist
   const configFile = join(dir, 'config.yml');
   await writeFile(configFile, [
     'version: 0.1',
-    'log: { level: warn }',
+    // Access logs would add the registry's disk writes to every runtime's pull time.
+    'log: { level: warn, accesslog: { disabled: true } }',
     `storage: { filesystem: { rootdirectory: ${join(dir, 'data')} }, delete: { enabled: true } }`,
     `http: { addr: ${host} }`,
     '',
@@ -56,7 +57,7 @@ export async function startRegistry(parentDir = '/var/tmp'): Promise<LocalRegist
     } catch {
       // Not listening yet.
     }
-    if (i === 200 || daemon.child.exitCode !== null) {
+    if (i === 200 || daemon.ended() !== undefined) {
       const tail = daemon.logTail();
       await stop();
       throw new Error(`docker-registry did not come up on ${host}:\n${tail}`);
