@@ -45,7 +45,7 @@ export class LocalContentStore implements ContentStore {
       const st = await stat(this.path(digest));
       return { digest, size: st.size, createdAt: st.mtimeMs };
     } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return undefined;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw wrapError(err, 'Internal', `content store: stat blob ${digest}`);
     }
   }
@@ -106,7 +106,7 @@ export class LocalContentStore implements ContentStore {
     try {
       await unlink(this.path(digest));
     } catch (err) {
-      if (errnoOf(err) !== 'ENOENT') throw wrapError(err, 'Internal', `content store: delete blob ${digest}`);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw wrapError(err, 'Internal', `content store: delete blob ${digest}`);
     }
   }
 
@@ -171,7 +171,7 @@ export class LocalContentStore implements ContentStore {
     } catch (err) {
       if (isBerthError(err)) throw err;
       if (signal?.aborted) throw err;
-      const kind = errnoOf(err) === 'ENOSPC' ? 'ResourceExhausted' : 'Unavailable';
+      const kind = (err as NodeJS.ErrnoException).code === 'ENOSPC' ? 'ResourceExhausted' : 'Unavailable';
       throw wrapError(err, kind, `content store: ingest of blob ${expected.digest} failed`, { digest: expected.digest });
     } finally {
       if (!committed) await rm(tmp, { force: true });
@@ -185,7 +185,7 @@ export class LocalContentStore implements ContentStore {
     try {
       return await open(this.path(digest), 'r');
     } catch (err) {
-      if (errnoOf(err) === 'ENOENT') throw notFound(`blob ${digest} is not in the content store; pull the image again`, { digest });
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`blob ${digest} is not in the content store; pull the image again`, { digest });
       throw wrapError(err, 'Internal', `content store: open blob ${digest}`);
     }
   }
@@ -242,8 +242,4 @@ async function syncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
-}
-
-function errnoOf(err: unknown): string | undefined {
-  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
 }

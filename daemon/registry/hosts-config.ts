@@ -50,7 +50,7 @@ export async function registryHosts(configPath: string | undefined, domain: stri
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
-      if (errnoOf(err) !== 'ENOENT') throw new BerthError('FailedPrecondition', `cannot read registry host config ${file}: ${String(err)}`, { cause: err });
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new BerthError('FailedPrecondition', `cannot read registry host config ${file}: ${String(err)}`, { cause: err });
       const certs = await dockerCertFiles(dir);
       if (certs !== undefined) return [{ ...defaultHost(domain), ca: certs }];
       continue;
@@ -95,7 +95,7 @@ async function dockerCertFiles(dir: string): Promise<Buffer[] | undefined> {
   try {
     names = await readdir(dir);
   } catch (err) {
-    if (errnoOf(err) === 'ENOENT') return undefined;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new BerthError('FailedPrecondition', `cannot read registry host config directory ${dir}: ${String(err)}`, { cause: err });
   }
   const crts = names.filter((n) => n.endsWith('.crt')).sort();
@@ -207,7 +207,7 @@ async function readConfigFile(path: string, baseDir: string, where: string, bad:
   try {
     return await readFile(file);
   } catch (err) {
-    return bad(`${where}: cannot read ${file} (${errnoOf(err) ?? String(err)})`);
+    return bad(`${where}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
 }
 
@@ -232,8 +232,4 @@ function headersOf(value: unknown, where: string, bad: (why: string) => never): 
 
 function isTable(value: unknown): boolean {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
-}
-
-export function errnoOf(err: unknown): string | undefined {
-  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
 }

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
+import diagnostics from 'node:diagnostics_channel';
 import http from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { BerthError } from '../errors/errors.js';
-import { errnoOf, type ClientCert } from './hosts-config.js';
+import type { ClientCert } from './hosts-config.js';
 
 /**
  * HTTP(S) requests to registries over node:http(s): unlike the built-in fetch, they take per-host CA bundles and
@@ -34,6 +35,16 @@ export interface HttpRequest {
   /** Redirects to follow (0 to return a 3xx as is). */
   maxRedirects: number;
 }
+
+/** Every registry round trip (each redirect hop too), for debugging pulls without logging in the hot path. */
+export interface RegistryRequestEvent {
+  method: string;
+  url: string;
+  status?: number;
+  error?: Error;
+  durationMs: number;
+}
+export const registryRequestChannel = diagnostics.channel('berth:registry:request');
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const DEFAULT_TLS: TlsOptions = { ca: [], skipVerify: false, clientCerts: [] };
@@ -73,6 +84,12 @@ export class HttpTransport {
     const secure = url.protocol === 'https:';
     const agent = this.agentFor(secure, tls);
     const lib = secure ? https : http;
+    const started = performance.now();
+    const publish = (event: Omit<RegistryRequestEvent, 'method' | 'url' | 'durationMs'>) => {
+      if (registryRequestChannel.hasSubscribers) {
+        registryRequestChannel.publish({ method, url: url.href, durationMs: performance.now() - started, ...event } satisfies RegistryRequestEvent);
+      }
+    };
     return new Promise((resolvePromise, reject) => {
       const outgoing = lib.request(url, { method, headers, agent, signal });
       const timer = setTimeout(() => {
@@ -91,13 +108,14 @@ export class HttpTransport {
       }
       outgoing.on('response', (res) => {
         clearTimeout(timer);
+        publish({ status: res.statusCode ?? 0 });
         resolvePromise(res);
       });
       outgoing.on('error', (err) => {
         clearTimeout(timer);
-        if (signal?.aborted) reject(signal.reason);
-        else if (err instanceof BerthError) reject(err);
-        else reject(new NetworkError(url, err));
+        const failure: unknown = signal?.aborted ? signal.reason : err instanceof BerthError ? err : new NetworkError(url, err);
+        publish({ error: failure instanceof Error ? failure : err });
+        reject(failure);
       });
       outgoing.end(body);
     });
@@ -127,7 +145,7 @@ export class NetworkError extends BerthError {
 
   constructor(url: URL, cause: Error) {
     super('Unavailable', `registry host ${url.host} is unreachable: ${cause.message}`, { cause, context: { url: url.href } });
-    this.code = errnoOf(cause);
+    this.code = (cause as NodeJS.ErrnoException).code;
   }
 
   /** The server speaks plain HTTP on a port we tried TLS on. */

@@ -1,3 +1,4 @@
+import diagnostics from 'node:diagnostics_channel';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer, type AddressInfo } from 'node:net';
@@ -8,6 +9,7 @@ import { LocalContentStore } from '../../daemon/content/local-content-store.js';
 import { isBerthError } from '../../daemon/errors/errors.js';
 import { parseReference } from '../../daemon/oci/reference.js';
 import { DistributionClient } from '../../daemon/registry/distribution-client.js';
+import type { RegistryRequestEvent } from '../../daemon/registry/http-request.js';
 import { selfSignedCert, type TestCert } from '../fixtures/certs.js';
 import { busyboxImage, descriptorOf, pushImage, type PushedImage } from '../fixtures/images.js';
 import { startRecordingProxy, type ProxyOptions, type RecordingProxy } from '../fixtures/recording-proxy.js';
@@ -147,5 +149,19 @@ describe('registry transport', () => {
     } finally {
       cut.close();
     }
+  });
+
+  it('publishes every round trip on the berth:registry:request diagnostics channel', async () => {
+    const events: RegistryRequestEvent[] = [];
+    const listen = (e: unknown) => events.push(e as RegistryRequestEvent);
+    diagnostics.subscribe('berth:registry:request', listen);
+    try {
+      await client().resolve(parseReference(pushed.reference));
+    } finally {
+      diagnostics.unsubscribe('berth:registry:request', listen);
+    }
+    const head = events.find((e) => e.method === 'HEAD' && e.status === 200);
+    expect(head?.url).toBe(`http://${registry.host}/v2/app/manifests/v1`);
+    expect(head?.durationMs).toBeGreaterThanOrEqual(0);
   });
 });
