@@ -137,6 +137,26 @@ describe('CRI containers', () => {
     await daemon.runtime.RemoveContainer({ container_id: root });
   });
 
+  it('confines with the RuntimeDefault seccomp profile and frees privileged containers', async () => {
+    const confined = await run('seccomp', ['sleep', '1000'], {
+      linux: { security_context: { seccomp: { profile_type: 'RuntimeDefault' }, namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+    });
+    expect((await exec(confined, ['grep', 'Seccomp:', '/proc/self/status'])).stdout.toString()).toMatch(/Seccomp:\s+2/);
+    await daemon.runtime.RemoveContainer({ container_id: confined });
+
+    const privileged = { privileged: true, namespace_options: { network: 'POD' as const, pid: 'CONTAINER' as const, ipc: 'POD' as const } };
+    const privPod = podConfig('privileged', { linux: { cgroup_parent: E2E_CGROUP_PARENT, security_context: privileged } });
+    const { pod_sandbox_id: privPodId } = await daemon.runtime.RunPodSandbox({ config: privPod });
+    const id = await runContainer(daemon.runtime, privPodId, privPod, containerConfig('priv', busybox.reference, ['sleep', '1000'], { linux: { security_context: privileged } }));
+    const status = (await exec(id, ['sh', '-c', 'grep -E "CapEff|Seccomp:" /proc/self/status; grep " /sys " /proc/self/mounts'])).stdout.toString();
+    // Everything berthd holds (this VM lacks CAP_SYS_RESOURCE, so not literally every capability).
+    const bounding = /CapBnd:\s+([0-9a-f]+)/.exec(await readFile('/proc/self/status', 'utf8'))![1]!;
+    expect(status).toContain(`CapEff:\t${bounding}`);
+    expect(status).toMatch(/Seccomp:\s+0/);
+    expect(status).toMatch(/ \/sys sysfs rw/);
+    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: privPodId });
+  });
+
   it('changes resources in the cgroup with UpdateContainerResources and reports stats', async () => {
     const id = await run('resize', ['sh', '-c', 'head -c 5m /dev/zero > /tmp/fill; sleep 1000'], { linux: { resources: { memory_limit_in_bytes: 64 * MiB } } });
     const { info } = await daemon.runtime.ContainerStatus({ container_id: id, verbose: true });

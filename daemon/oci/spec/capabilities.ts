@@ -29,12 +29,20 @@ function normalise(name: string): string {
   return full;
 }
 
+/** The capability names set in a /proc/<pid>/status capability mask (e.g. CapBnd's hex). */
+export function capabilitiesInMask(hex: string): string[] {
+  const mask = BigInt(`0x${hex}`);
+  return ALL_CAPABILITIES.filter((_, bit) => (mask >> BigInt(bit)) & 1n);
+}
+
 /**
  * The capability sets for a container. Drops apply after adds unless the add is explicit, as in containerd:
  * `drop: [ALL], add: [NET_BIND_SERVICE]` keeps exactly NET_BIND_SERVICE. Ambient capabilities require the
- * capability to be in the other sets too, so they are added there.
+ * capability to be in the other sets too, so they are added there. Nothing beyond `available` (berthd's own
+ * bounding set) is granted, not even to privileged containers: runc cannot hand out what it does not hold
+ * (containerd's "all current capabilities").
  */
-export function capabilitySets(opts: { privileged: boolean; add: string[]; drop: string[]; ambient: string[] }): Capabilities {
+export function capabilitySets(opts: { privileged: boolean; add: string[]; drop: string[]; ambient: string[]; available: readonly string[] }): Capabilities {
   const add = opts.add.map(normalise);
   const drop = opts.drop.map(normalise);
   const ambient = opts.ambient.map(normalise).filter((c) => c !== 'ALL');
@@ -49,5 +57,6 @@ export function capabilitySets(opts: { privileged: boolean; add: string[]; drop:
     for (const c of ambient) set.add(c);
     caps = ALL_CAPABILITIES.filter((c) => set.has(c));
   }
-  return { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient };
+  caps = caps.filter((c) => opts.available.includes(c));
+  return { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: ambient.filter((c) => caps.includes(c)) };
 }

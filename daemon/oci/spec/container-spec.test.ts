@@ -7,7 +7,7 @@ import { buildSandboxSpec } from './sandbox-spec.js';
 import { processArgs, processEnv } from './process.js';
 import { resolveUser, parsePasswd, parseGroup, resolveUserInRootfs } from './user.js';
 import { cgroupsPath } from './cgroups-path.js';
-import { capabilitySets, DEFAULT_CAPABILITIES, ALL_CAPABILITIES } from './capabilities.js';
+import { capabilitySets, capabilitiesInMask, DEFAULT_CAPABILITIES, ALL_CAPABILITIES } from './capabilities.js';
 import { linuxResources } from './resources.js';
 import { seccompFor } from './seccomp.js';
 import { isBerthError } from '../../errors/errors.js';
@@ -34,7 +34,7 @@ function input(over: Partial<ContainerSpecInput> = {}): ContainerSpecInput {
     rootfs,
     sandboxFiles: { hosts: '/s/hosts', resolvConf: '/s/resolv.conf', hostname: '/s/hostname', shm: '/s/shm' },
     podNamespaces: { network: '/run/netns/n', ipc: '/run/ipc/n', uts: '/run/uts/n' },
-    host: { cgroupDriver: 'cgroupfs', cgroupV2: false, minOomScoreAdj: 0 },
+    host: { cgroupDriver: 'cgroupfs', cgroupV2: false, minOomScoreAdj: 0, capabilities: ALL_CAPABILITIES },
     ...over,
   };
 }
@@ -98,11 +98,16 @@ describe('cgroups path', () => {
 });
 
 describe('capabilities', () => {
-  it('defaults', () => expect(capabilitySets({ privileged: false, add: [], drop: [], ambient: [] }).effective.sort()).toEqual([...DEFAULT_CAPABILITIES].sort()));
-  it('drop ALL add one', () => expect(capabilitySets({ privileged: false, add: ['NET_BIND_SERVICE'], drop: ['ALL'], ambient: [] }).effective).toEqual(['CAP_NET_BIND_SERVICE']));
-  it('drop one', () => expect(capabilitySets({ privileged: false, add: [], drop: ['NET_RAW'], ambient: [] }).effective).not.toContain('CAP_NET_RAW'));
-  it('add ALL', () => expect(capabilitySets({ privileged: false, add: ['ALL'], drop: [], ambient: [] }).effective).toEqual([...ALL_CAPABILITIES]));
-  it('unknown is InvalidArgument', () => expect(code(() => capabilitySets({ privileged: false, add: ['NOPE'], drop: [], ambient: [] }))).toBe('InvalidArgument'));
+  it('defaults', () => expect(capabilitySets({ privileged: false, add: [], drop: [], ambient: [], available: ALL_CAPABILITIES }).effective.sort()).toEqual([...DEFAULT_CAPABILITIES].sort()));
+  it('drop ALL add one', () => expect(capabilitySets({ privileged: false, add: ['NET_BIND_SERVICE'], drop: ['ALL'], ambient: [], available: ALL_CAPABILITIES }).effective).toEqual(['CAP_NET_BIND_SERVICE']));
+  it('drop one', () => expect(capabilitySets({ privileged: false, add: [], drop: ['NET_RAW'], ambient: [], available: ALL_CAPABILITIES }).effective).not.toContain('CAP_NET_RAW'));
+  it('add ALL', () => expect(capabilitySets({ privileged: false, add: ['ALL'], drop: [], ambient: [], available: ALL_CAPABILITIES }).effective).toEqual([...ALL_CAPABILITIES]));
+  it('never grants more than berthd holds', () => {
+    const available = capabilitiesInMask('000001fffeffffff');
+    expect(available).not.toContain('CAP_SYS_RESOURCE');
+    expect(capabilitySets({ privileged: true, add: [], drop: [], ambient: [], available }).effective).toEqual(available);
+  });
+  it('unknown is InvalidArgument', () => expect(code(() => capabilitySets({ privileged: false, add: ['NOPE'], drop: [], ambient: [], available: ALL_CAPABILITIES }))).toBe('InvalidArgument'));
 });
 
 describe('resources', () => {
@@ -255,7 +260,7 @@ describe('buildSandboxSpec', () => {
       image: { name: 'pause', config: { Entrypoint: ['/pause'] } },
       rootfs,
       podNamespaces: { network: '/n', ipc: '/i', uts: '/u' },
-      host: { cgroupDriver: 'cgroupfs', cgroupV2: false, minOomScoreAdj: 0 },
+      host: { cgroupDriver: 'cgroupfs', cgroupV2: false, minOomScoreAdj: 0, capabilities: ALL_CAPABILITIES },
     });
     expect(spec.process.args).toEqual(['/pause']);
     expect(spec.process.capabilities?.effective).toEqual([]);

@@ -20,6 +20,8 @@ export interface SpecHost {
   cgroupV2: boolean;
   /** /proc/self/oom_score_adj of berthd: the lowest score it may give a container. */
   minOomScoreAdj: number;
+  /** berthd's bounding capability set: the most any container can get. */
+  capabilities: readonly string[];
 }
 
 /** containerd's masked and read-only paths for unprivileged containers. */
@@ -107,6 +109,7 @@ export async function buildContainerSpec(input: ContainerSpecInput): Promise<Con
     add: sc?.capabilities?.add_capabilities ?? [],
     drop: sc?.capabilities?.drop_capabilities ?? [],
     ambient: sc?.capabilities?.add_ambient_capabilities ?? [],
+    available: input.host.capabilities,
   });
   const seccomp = privileged ? undefined : await seccompFor(sc?.seccomp, sc?.seccomp_profile_path, caps.effective);
   const resourcePlan = linuxResources(config.linux?.resources, input.host);

@@ -38,7 +38,7 @@ export async function buildSandboxSpec(input: {
     input.rootfs,
     input.image.name,
   );
-  const caps = capabilitySets({ privileged: false, add: [], drop: ['ALL'], ambient: [] });
+  const caps = capabilitySets({ privileged: false, add: [], drop: ['ALL'], ambient: [], available: input.host.capabilities });
   const resourcePlan = linuxResources(config.linux?.resources, input.host);
   const ns = input.podNamespaces;
   const hostname = config.hostname ?? '';
