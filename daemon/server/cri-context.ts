@@ -17,12 +17,14 @@ export async function buildCriContext(config: BerthConfig, configSource: string,
   const content = await LocalContentStore.open(config.root);
   const snapshotter = await OverlaySnapshotter.open(snapshotsDir(config), { log: logger.child({ component: 'snapshotter' }) });
   const images = await openImageService(config, logger, { content, snapshotter });
-  const network = new CniNetworkPlugin(cniOptionsFromConfig(config));
+  // kubelet's UpdateRuntimeConfig sets the pod CIDR later; the plugin reads it at each pod's network setup.
+  const nodeNetwork = new NodeNetworkSettings();
+  const network = new CniNetworkPlugin(cniOptionsFromConfig(config, () => nodeNetwork.podCidr()));
   return {
     config,
     configSource,
     logger: logger.child({ component: 'cri' }),
-    nodeNetwork: new NodeNetworkSettings(),
+    nodeNetwork,
     images,
     ...(await openPodServices(config, logger, { images, snapshotter, network })),
   };
