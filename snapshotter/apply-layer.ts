@@ -93,7 +93,7 @@ export async function applyLayer(layer: AsyncIterable<Uint8Array>, target: Apply
   } finally {
     await writing;
   }
-  await writer.finish();
+  writer.finish();
   return { diffID: `sha256:${hash.digest('hex')}`, size };
 }
 

@@ -13,9 +13,31 @@
  * - hard links point at objects resolved by the same rules; a target found only in a lower layer is copied up;
  * - lower dirs are only read.
  * The unpack is the only writer of the upper dir while it runs, so a path checked here stays what it was.
+ *
+ * File system calls are synchronous on purpose: each takes microseconds, while a round trip through libuv's thread
+ * pool for the ~8 calls an entry needs made unpacking many small files several times slower. The event loop still
+ * turns between entries and between chunks of file content; only copying a lower file up is asynchronous.
  */
-import { type Stats } from 'node:fs';
-import { chmod, copyFile, constants, lchown, link, lstat, lutimes, mkdir, open, readlink, rm, symlink, unlink } from 'node:fs/promises';
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeSync,
+  type Stats,
+} from 'node:fs';
+import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Header } from 'tar-stream';
 import { invalidLayer } from './errors.js';
@@ -66,7 +88,7 @@ export class LayerWriter {
     const base = parts[parts.length - 1];
     if (base === undefined) {
       if (header.type !== 'directory') throw invalidLayer(`layer entry "${entry}" names the image root but is a ${header.type ?? 'unknown entry'}`, { entry });
-      await this.setMetadata(this.upper, header, entry);
+      this.setMetadata(this.upper, header, entry);
       this.dirTimes.set('', timesOf(header));
       return;
     }
@@ -76,85 +98,85 @@ export class LayerWriter {
     }
     const whiteout = whiteoutOf(base, entry);
     if (whiteout.kind === 'opaque') {
-      const dir = await this.ensureDir(parentParts, entry, false);
+      const dir = this.ensureDir(parentParts, entry, false);
       if (dir !== undefined) lsetxattr(dir, OPAQUE_XATTR, Buffer.from('y'));
       return;
     }
     if (whiteout.kind === 'whiteout') {
-      await this.whiteout([...parentParts, whiteout.name], entry);
+      this.whiteout([...parentParts, whiteout.name], entry);
       return;
     }
-    const dir = await this.ensureDir(parentParts, entry, true);
+    const dir = this.ensureDir(parentParts, entry, true);
     if (dir === undefined) throw new Error(`unreachable: ensureDir created no parent for "${entry}"`);
     await this.writeObject(parts, join(dir, base), header, body);
   }
 
   /** Sets the directory times recorded during the unpack; call once after the last entry. */
-  async finish(): Promise<void> {
-    for (const [rel, times] of this.dirTimes) await lutimes(join(this.upper, rel), times.atime, times.mtime);
+  finish(): void {
+    for (const [rel, times] of this.dirTimes) lutimesSync(join(this.upper, rel), times.atime, times.mtime);
   }
 
   private async writeObject(parts: string[], path: string, header: LayerHeader, body: AsyncIterable<Uint8Array>): Promise<void> {
     const entry = header.name;
     const rel = parts.join('/');
-    const existing = await lstatOrUndefined(path);
+    const existing = lstatOrUndefined(path);
     switch (header.type) {
       case 'directory': {
         if (existing?.isDirectory() !== true) {
-          if (existing !== undefined) await this.removeExisting(rel, existing);
-          await mkdir(path, { mode: 0o700 });
+          if (existing !== undefined) this.removeExisting(rel, existing);
+          mkdirSync(path, { mode: 0o700 });
           // This replaced a non-directory of this layer, which hid whatever the lower layers hold here; a fresh
           // directory must keep hiding it rather than merge with it.
           if (existing !== undefined) lsetxattr(path, OPAQUE_XATTR, Buffer.from('y'));
           this.upperDirs.add(rel);
         }
-        await this.setMetadata(path, header, entry);
+        this.setMetadata(path, header, entry);
         this.dirTimes.set(rel, timesOf(header));
         return;
       }
       case 'file':
       case 'contiguous-file': {
-        if (existing !== undefined) await this.removeExisting(rel, existing);
-        const file = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        if (existing !== undefined) this.removeExisting(rel, existing);
+        const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
         try {
           // A zero-length entry's body never ends: only read a body that has bytes.
           if (header.size > 0) {
             for await (const chunk of body) {
-              for (let done = 0; done < chunk.length; ) done += (await file.write(chunk, done)).bytesWritten;
+              for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done);
             }
           }
-          await file.chown(header.uid, header.gid);
+          fchownSync(fd, header.uid, header.gid);
           // After chown, which clears set-user-ID and set-group-ID.
-          await file.chmod(header.mode & 0o7777);
+          fchmodSync(fd, header.mode & 0o7777);
         } finally {
-          await file.close();
+          closeSync(fd);
         }
         this.setXattrs(path, header, entry);
-        await lutimes(path, timesOf(header).atime, timesOf(header).mtime);
+        lutimesSync(path, timesOf(header).atime, timesOf(header).mtime);
         return;
       }
       case 'symlink': {
-        if (existing !== undefined) await this.removeExisting(rel, existing);
-        await symlink(header.linkname ?? '', path);
-        await lchown(path, header.uid, header.gid);
+        if (existing !== undefined) this.removeExisting(rel, existing);
+        symlinkSync(header.linkname ?? '', path);
+        lchownSync(path, header.uid, header.gid);
         this.setXattrs(path, header, entry);
-        await lutimes(path, timesOf(header).atime, timesOf(header).mtime);
+        lutimesSync(path, timesOf(header).atime, timesOf(header).mtime);
         return;
       }
       case 'link': {
         const targetParts = entryComponents(header.linkname ?? '', entry);
         if (targetParts.join('/') === rel) throw invalidLayer(`layer entry "${entry}" is a hard link to itself`, { entry });
         const target = await this.upperObjectFor(targetParts, entry);
-        const current = await lstatOrUndefined(path);
-        if (current !== undefined) await this.removeExisting(rel, current);
+        const current = lstatOrUndefined(path);
+        if (current !== undefined) this.removeExisting(rel, current);
         // link(2) does not follow a symlink target: the new name shares the symlink's inode, as tar does.
-        await link(target, path);
+        linkSync(target, path);
         return;
       }
       case 'character-device':
       case 'block-device':
       case 'fifo': {
-        if (existing !== undefined) await this.removeExisting(rel, existing);
+        if (existing !== undefined) this.removeExisting(rel, existing);
         const typeBits = header.type === 'fifo' ? S_IFIFO : header.type === 'block-device' ? S_IFBLK : S_IFCHR;
         try {
           mknod(path, typeBits | 0o600, makedev(header.devmajor ?? 0, header.devminor ?? 0));
@@ -163,8 +185,8 @@ export class LayerWriter {
           this.log.warn({ entry, type: header.type }, 'layer unpack: skipping a device node this process may not create (EPERM); the container gets its devices from the runtime');
           return;
         }
-        await this.setMetadata(path, header, entry);
-        await lutimes(path, timesOf(header).atime, timesOf(header).mtime);
+        this.setMetadata(path, header, entry);
+        lutimesSync(path, timesOf(header).atime, timesOf(header).mtime);
         return;
       }
       default:
@@ -178,14 +200,14 @@ export class LayerWriter {
    * and times (what overlayfs' copy-up does). Absent everywhere: created 0755 root-owned as tar does, or, with
    * `create` false, undefined. A symlink or non-directory on the way refuses the layer.
    */
-  private async ensureDir(parts: string[], entry: string, create: boolean): Promise<string | undefined> {
+  private ensureDir(parts: string[], entry: string, create: boolean): string | undefined {
     if (this.upperDirs.has(parts.join('/'))) return join(this.upper, ...parts);
     let rel = '';
     for (let i = 1; i <= parts.length; i++) {
       rel = i === 1 ? parts[0]! : `${rel}/${parts[i - 1]!}`;
       if (this.upperDirs.has(rel)) continue;
       const path = join(this.upper, rel);
-      const inUpper = await lstatOrUndefined(path);
+      const inUpper = lstatOrUndefined(path);
       if (inUpper?.isDirectory() === true) {
         this.upperDirs.add(rel);
         continue;
@@ -194,29 +216,29 @@ export class LayerWriter {
       if (inUpper !== undefined) {
         // Deleted earlier in this layer and used again: a new directory, hiding the lower layers' one.
         if (!create) return undefined;
-        await unlink(path);
-        await this.makeDir(path, undefined);
+        unlinkSync(path);
+        this.makeDir(path, undefined);
         lsetxattr(path, OPAQUE_XATTR, Buffer.from('y'));
         this.upperDirs.add(rel);
         continue;
       }
-      const found = await this.lookup(parts.slice(0, i), entry);
+      const found = this.lookup(parts.slice(0, i), entry);
       if (found === undefined && !create) return undefined;
       if (found !== undefined && !found.st.isDirectory()) throw this.notADirectory(entry, rel, found.st);
-      await this.makeDir(path, found);
+      this.makeDir(path, found);
       this.upperDirs.add(rel);
     }
     return join(this.upper, ...parts);
   }
 
-  private async makeDir(path: string, lower: Found | undefined): Promise<void> {
-    await mkdir(path, { mode: 0o700 });
+  private makeDir(path: string, lower: Found | undefined): void {
+    mkdirSync(path, { mode: 0o700 });
     if (lower === undefined) {
-      await chmod(path, 0o755);
+      chmodSync(path, 0o755);
       return;
     }
-    await lchown(path, lower.st.uid, lower.st.gid);
-    await chmod(path, lower.st.mode & 0o7777);
+    lchownSync(path, lower.st.uid, lower.st.gid);
+    chmodSync(path, lower.st.mode & 0o7777);
     this.copyXattrs(lower.path, path);
     this.dirTimes.set(path.slice(this.upper.length + 1), { atime: lower.st.atime, mtime: lower.st.mtime });
   }
@@ -226,7 +248,7 @@ export class LayerWriter {
    * time and only descends into real directories, so no lstat here passes through a symlink; a symlink or file on
    * the way refuses the layer.
    */
-  private async lookup(parts: string[], entry: string): Promise<Found | undefined> {
+  private lookup(parts: string[], entry: string): Found | undefined {
     let layers = [this.upper, ...this.lowers];
     let found: Found | undefined;
     for (let i = 0; i < parts.length; i++) {
@@ -235,7 +257,7 @@ export class LayerWriter {
       const merged: string[] = [];
       for (const layer of layers) {
         const path = join(layer, rel);
-        const st = await lstatOrUndefined(path);
+        const st = lstatOrUndefined(path);
         if (st === undefined) continue;
         if (isWhiteout(st)) break;
         found ??= { path, st };
@@ -254,12 +276,12 @@ export class LayerWriter {
   /** The upper-dir path of hard link target `parts`, copying it up from a lower layer first if needed. */
   private async upperObjectFor(parts: string[], entry: string): Promise<string> {
     const rel = parts.join('/');
-    const found = parts.length === 0 ? undefined : await this.lookup(parts, entry);
+    const found = parts.length === 0 ? undefined : this.lookup(parts, entry);
     if (found === undefined) throw invalidLayer(`layer entry "${entry}" is a hard link to "${rel}", which does not exist in the image`, { entry });
     if (found.st.isDirectory()) throw invalidLayer(`layer entry "${entry}" is a hard link to directory "${rel}"`, { entry });
     const path = join(this.upper, rel);
     if (found.path === path) return path;
-    const dir = await this.ensureDir(parts.slice(0, -1), entry, true);
+    const dir = this.ensureDir(parts.slice(0, -1), entry, true);
     if (dir === undefined) throw new Error(`unreachable: ensureDir created no parent for "${entry}"`);
     await this.copyUp(found, path);
     return path;
@@ -268,25 +290,25 @@ export class LayerWriter {
   private async copyUp(from: Found, to: string): Promise<void> {
     const { st } = from;
     if (st.isSymbolicLink()) {
-      await symlink(await readlink(from.path), to);
+      symlinkSync(readlinkSync(from.path), to);
     } else if (st.isFile()) {
       // The source is a regular file in an immutable lower layer (checked with lstat just now).
       await copyFile(from.path, to, constants.COPYFILE_EXCL);
     } else {
       mknod(to, st.mode, BigInt(st.rdev));
     }
-    await lchown(to, st.uid, st.gid);
-    if (!st.isSymbolicLink()) await chmod(to, st.mode & 0o7777);
+    lchownSync(to, st.uid, st.gid);
+    if (!st.isSymbolicLink()) chmodSync(to, st.mode & 0o7777);
     this.copyXattrs(from.path, to);
-    await lutimes(to, st.atime, st.mtime);
+    lutimesSync(to, st.atime, st.mtime);
   }
 
-  private async whiteout(parts: string[], entry: string): Promise<void> {
-    const dir = await this.ensureDir(parts.slice(0, -1), entry, false);
+  private whiteout(parts: string[], entry: string): void {
+    const dir = this.ensureDir(parts.slice(0, -1), entry, false);
     // Nothing on the merged path: there is nothing to hide.
     if (dir === undefined) return;
     const path = join(this.upper, ...parts);
-    const existing = await lstatOrUndefined(path);
+    const existing = lstatOrUndefined(path);
     if (existing === undefined) {
       mknod(path, S_IFCHR, makedev(0, 0));
       return;
@@ -296,22 +318,22 @@ export class LayerWriter {
     if (existing.isDirectory()) lsetxattr(path, OPAQUE_XATTR, Buffer.from('y'));
   }
 
-  private async removeExisting(rel: string, st: Stats): Promise<void> {
+  private removeExisting(rel: string, st: Stats): void {
     const path = join(this.upper, rel);
     if (!st.isDirectory()) {
-      await unlink(path);
+      unlinkSync(path);
       return;
     }
     // rm removes symlinks inside the tree rather than following them.
-    await rm(path, { recursive: true });
+    rmSync(path, { recursive: true });
     for (const known of [...this.upperDirs]) if (known === rel || known.startsWith(`${rel}/`)) this.upperDirs.delete(known);
     for (const known of [...this.dirTimes.keys()]) if (known === rel || known.startsWith(`${rel}/`)) this.dirTimes.delete(known);
   }
 
   /** Owner, then mode (chown clears set-ID bits), then xattrs (chown clears security.capability). Never a symlink. */
-  private async setMetadata(path: string, header: LayerHeader, entry: string): Promise<void> {
-    await lchown(path, header.uid, header.gid);
-    await chmod(path, header.mode & 0o7777);
+  private setMetadata(path: string, header: LayerHeader, entry: string): void {
+    lchownSync(path, header.uid, header.gid);
+    chmodSync(path, header.mode & 0o7777);
     this.setXattrs(path, header, entry);
   }
 
@@ -385,9 +407,9 @@ function isWhiteout(st: Stats): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
 }
 
-async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
+function lstatOrUndefined(path: string): Stats | undefined {
   try {
-    return await lstat(path);
+    return lstatSync(path);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return undefined;
     throw err;

@@ -134,7 +134,15 @@ export class OverlaySnapshotter implements Snapshotter {
 
   async usage(key: string): Promise<Usage> {
     const dir = await this.lock.run(async () => join(this.dirOf(this.get(key)), 'fs'));
-    return directoryUsage(dir);
+    try {
+      // Walked outside the lock: a large snapshot must not hold up prepares and commits.
+      return await directoryUsage(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && (await this.stat(key)) === undefined) {
+        throw new SnapshotError('NotFound', `snapshot "${key}" was removed while its usage was measured`, { context: { key } });
+      }
+      throw err;
+    }
   }
 
   upperDir(key: string): Promise<string> {
