@@ -360,3 +360,15 @@ describe('ImageService, a tag that moves', () => {
     expect(images.list('k8s.io').map((v) => v.id)).toEqual([v2.configDesc.digest]);
   });
 });
+
+describe('ImageService, malformed documents', () => {
+  it('refuses manifests and indexes that are not what they claim with DataLoss', async () => {
+    const images = await openService();
+    for (const [i, body] of ['null', '[1]', '{"schemaVersion":2,"config":null,"layers":[]}', '{"manifests":[null]}'].entries()) {
+      tag(reg, `registry.test/odd:${i}`, reg.add(Buffer.from(body), i === 3 ? MediaType.ociIndex : MediaType.ociManifest));
+      const err = await images.pull('k8s.io', `registry.test/odd:${i}`).catch((e: unknown) => e);
+      expect(isBerthError(err, 'DataLoss'), `${body}: ${String(err)}`).toBe(true);
+    }
+    expect(images.list('k8s.io')).toEqual([]);
+  });
+});

@@ -101,7 +101,7 @@ export class Puller {
       let manifestDesc = target;
       let doc = await this.fetchJson(run, target);
       if (isIndex(target, doc)) {
-        manifestDesc = selectManifest((doc as ImageIndex).manifests, this.platform, name);
+        manifestDesc = selectManifest(checkIndex(doc, target, name).manifests, this.platform, name);
         doc = await this.fetchJson(run, manifestDesc);
       }
       const manifest = checkManifest(doc, manifestDesc, name);
@@ -163,7 +163,7 @@ export class Puller {
   }
 
   /** Downloads a manifest, index or config (size-capped) and parses it. */
-  private async fetchJson(run: PullRun, desc: Descriptor): Promise<unknown> {
+  private async fetchJson(run: PullRun, desc: Descriptor): Promise<JsonObject> {
     const { name } = run;
     const max = this.limits.maxManifestBytes;
     if (desc.size > max) {
@@ -171,11 +171,16 @@ export class Puller {
     }
     await this.download(run, desc);
     const bytes = await this.content.readAll(desc.digest, max);
+    let doc: unknown;
     try {
-      return JSON.parse(bytes.toString('utf8')) as unknown;
+      doc = JSON.parse(bytes.toString('utf8'));
     } catch (err) {
       throw new BerthError('DataLoss', `image "${name}": ${desc.digest} is not valid JSON (${(err as Error).message})`, { cause: err });
     }
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+      throw new BerthError('DataLoss', `image "${name}": ${desc.digest} is not a JSON object`);
+    }
+    return doc as JsonObject;
   }
 
   private async download(run: PullRun, desc: Descriptor): Promise<void> {
@@ -195,26 +200,40 @@ export class Puller {
   }
 }
 
-function isIndex(desc: Descriptor, doc: unknown): boolean {
-  const mediaType = (doc as { mediaType?: unknown }).mediaType ?? desc.mediaType;
-  return mediaType === MediaType.ociIndex || mediaType === MediaType.dockerManifestList || (Array.isArray((doc as ImageIndex).manifests) && !('config' in (doc as object)));
+type JsonObject = Record<string, unknown>;
+
+const validDescriptor = (d: unknown): d is Descriptor => {
+  const v = d as Descriptor | null;
+  return typeof v === 'object' && v !== null && typeof v.mediaType === 'string' && typeof v.digest === 'string' && isDigest(v.digest) && Number.isSafeInteger(v.size) && v.size >= 0;
+};
+
+function isIndex(desc: Descriptor, doc: JsonObject): boolean {
+  const mediaType = doc['mediaType'] ?? desc.mediaType;
+  return mediaType === MediaType.ociIndex || mediaType === MediaType.dockerManifestList || (Array.isArray(doc['manifests']) && !('config' in doc));
 }
 
-function checkManifest(doc: unknown, desc: Descriptor, name: string): ImageManifest {
-  const m = doc as ImageManifest;
-  if (schema1.has(desc.mediaType) || (doc as { schemaVersion?: unknown }).schemaVersion === 1) {
+function checkIndex(doc: JsonObject, desc: Descriptor, name: string): ImageIndex {
+  const manifests = doc['manifests'];
+  if (!Array.isArray(manifests) || !manifests.every(validDescriptor)) {
+    throw new BerthError('DataLoss', `image "${name}": index ${desc.digest} is not a valid image index (needs a manifests list of descriptors)`);
+  }
+  return doc as unknown as ImageIndex;
+}
+
+function checkManifest(doc: JsonObject, desc: Descriptor, name: string): ImageManifest {
+  if (schema1.has(desc.mediaType) || doc['schemaVersion'] === 1) {
     throw invalidArgument(`image "${name}" uses Docker manifest schema 1, which berth does not support; push it again with a current docker or buildah`);
   }
-  const okDesc = (d: Descriptor | undefined): boolean => typeof d?.digest === 'string' && isDigest(d.digest) && Number.isSafeInteger(d.size) && d.size >= 0;
-  if (m === null || typeof m !== 'object' || !okDesc(m.config) || !Array.isArray(m.layers) || !m.layers.every(okDesc)) {
+  const layers = doc['layers'];
+  if (!validDescriptor(doc['config']) || !Array.isArray(layers) || !layers.every(validDescriptor)) {
     throw new BerthError('DataLoss', `image "${name}": manifest ${desc.digest} is not a valid image manifest (needs config and layers descriptors)`);
   }
-  return m;
+  return doc as unknown as ImageManifest;
 }
 
-function checkConfig(doc: unknown, manifest: ImageManifest, name: string): ImageConfig {
-  const c = doc as ImageConfig;
-  const diffIDs = c?.rootfs?.diff_ids;
+function checkConfig(doc: JsonObject, manifest: ImageManifest, name: string): ImageConfig {
+  const c = doc as unknown as ImageConfig;
+  const diffIDs = (c.rootfs as ImageConfig['rootfs'] | undefined)?.diff_ids;
   if (!Array.isArray(diffIDs) || !diffIDs.every((d) => typeof d === 'string' && isDigest(d))) {
     throw new BerthError('DataLoss', `image "${name}": config ${manifest.config.digest} has no valid rootfs.diff_ids`);
   }

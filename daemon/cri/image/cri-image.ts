@@ -30,7 +30,8 @@ export function registryAuth(auth: AuthConfig__Output | null): RegistryAuth | un
  * username kubelet checks against runAsNonRoot; no user means neither.
  */
 export function imageUser(config: ImageConfig): Pick<Image, 'uid' | 'username'> {
-  const user = (config.config?.User ?? '').split(':')[0] ?? '';
+  const configured: unknown = config.config?.User;
+  const user = typeof configured === 'string' ? (configured.split(':')[0] ?? '') : '';
   if (user === '') return { uid: null, username: '' };
   if (/^\d+$/.test(user)) return { uid: { value: user }, username: '' };
   return { uid: null, username: user };
