@@ -1,4 +1,5 @@
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -173,6 +174,22 @@ describe('LocalContentStore', () => {
     const err = await rejectionOf(store.ingest({ digest: 'sha256:../../etc/passwd' as Digest, size: 1 }, from(Buffer.from('x'))));
     expect(isBerthError(err, 'InvalidArgument')).toBe(true);
     expect(() => store.path('sha256:../x' as Digest)).toThrow(/not a valid digest/);
+  });
+
+  it('reports a full disk as ResourceExhausted and leaves no partial file', async () => {
+    const small = join(root, 'small');
+    await mkdir(small);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'berth-test', small]);
+    try {
+      const full = await LocalContentStore.open(small);
+      const b = blob('z'.repeat(256 * 1024));
+      const err = await rejectionOf(full.ingest(b, from(b.bytes)));
+      expect(isBerthError(err, 'ResourceExhausted')).toBe(true);
+      expect(err.message).toContain('content store: cannot write');
+      expect(await readdir(join(small, 'content/ingest'))).toEqual([]);
+    } finally {
+      execFileSync('umount', [small]);
+    }
   });
 
   it('removes leftover ingest files at open', async () => {

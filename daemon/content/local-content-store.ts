@@ -156,8 +156,18 @@ export class LocalContentStore implements ContentStore {
     const tmp = join(this.ingestDir, `${hex}.${randomBytes(6).toString('hex')}`);
     let committed = false;
     try {
+      // Committed by someone else since the caller looked (a small blob can finish in between).
+      const present = await this.info(expected.digest);
+      if (present !== undefined) {
+        committed = true;
+        return checkPresentSize(present, expected);
+      }
       signal?.throwIfAborted();
       const stream = await source();
+      if (signal?.aborted) {
+        stream.destroy();
+        signal.throwIfAborted();
+      }
       const stop = () => stream.destroy(signal?.reason instanceof Error ? signal.reason : new Error('ingest aborted'));
       signal?.addEventListener('abort', stop, { once: true });
       try {
@@ -165,14 +175,13 @@ export class LocalContentStore implements ContentStore {
       } finally {
         signal?.removeEventListener('abort', stop);
       }
-      await rename(tmp, this.path(expected.digest));
+      await onDisk(rename(tmp, this.path(expected.digest)), `commit blob ${expected.digest}`);
       committed = true;
-      await syncDir(this.blobsDir);
+      await onDisk(syncDir(this.blobsDir), `sync ${this.blobsDir}`);
     } catch (err) {
-      if (isBerthError(err)) throw err;
-      if (signal?.aborted) throw err;
-      const kind = (err as NodeJS.ErrnoException).code === 'ENOSPC' ? 'ResourceExhausted' : 'Unavailable';
-      throw wrapError(err, kind, `content store: ingest of blob ${expected.digest} failed`, { digest: expected.digest });
+      if (isBerthError(err) || signal?.aborted) throw err;
+      // Disk failures are BerthErrors already (onDisk); anything else came from the source, the download.
+      throw wrapError(err, 'Unavailable', `content store: download of blob ${expected.digest} failed`, { digest: expected.digest });
     } finally {
       if (!committed) await rm(tmp, { force: true });
     }
@@ -194,7 +203,7 @@ export class LocalContentStore implements ContentStore {
 /** Writes `source` to `tmp`, hashing as it goes; never writes past the expected size and fsyncs before return. */
 async function writeVerified(expected: Expected, source: Readable, tmp: string, progress: (bytes: number) => void): Promise<void> {
   const hash = createHash('sha256');
-  const fh = await open(tmp, 'wx', 0o444);
+  const fh = await onDisk(open(tmp, 'wx', 0o444), `create ${tmp}`);
   let written = 0;
   try {
     for await (const chunk of source) {
@@ -205,7 +214,7 @@ async function writeVerified(expected: Expected, source: Readable, tmp: string, 
         });
       }
       hash.update(chunk);
-      for (let off = 0; off < chunk.length; ) off += (await fh.write(chunk, off)).bytesWritten;
+      for (let off = 0; off < chunk.length; ) off += (await onDisk(fh.write(chunk, off), `write ${tmp}`)).bytesWritten;
       written += chunk.length;
       progress(written);
     }
@@ -220,9 +229,19 @@ async function writeVerified(expected: Expected, source: Readable, tmp: string, 
         context: { digest: expected.digest, got },
       });
     }
-    await fh.sync();
+    await onDisk(fh.sync(), `sync ${tmp}`);
   } finally {
     await fh.close();
+  }
+}
+
+/** Names a filesystem failure; a full disk is ResourceExhausted so the kubelet's image GC can react. */
+async function onDisk<T>(op: Promise<T>, what: string): Promise<T> {
+  try {
+    return await op;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw wrapError(err, code === 'ENOSPC' || code === 'EDQUOT' ? 'ResourceExhausted' : 'Internal', `content store: cannot ${what}`, { code });
   }
 }
 
