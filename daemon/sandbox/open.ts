@@ -48,5 +48,6 @@ export async function openPodServices(
   const sandboxes = new SandboxService({ ...common, store: sandboxStore, pins: new NamespacePins(config.state), network: deps.network, containers });
   deps.images.setChainUsage({ isChainInUse: (chainID) => containers.isChainInUse(chainID) });
   await containers.recover();
+  await sandboxes.recover();
   return { sandboxes, containers };
 }

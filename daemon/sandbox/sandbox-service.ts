@@ -8,7 +8,7 @@ import type { Snapshotter } from '../../snapshotter/snapshotter.js';
 import { destroyBundle, mountBundleRootfs, writeBundleSpec } from '../container/bundle.js';
 import { NAMESPACE, type Tasks } from '../container/tasks.js';
 import { failedPrecondition, invalidArgument, wrapError } from '../errors/errors.js';
-import type { NamespaceKind, NamespacePins } from '../linux/namespace-pins.js';
+import { NamespacePins, type NamespaceKind } from '../linux/namespace-pins.js';
 import type { Logger } from '../logging/logger.js';
 import type { NetworkPlugin, PodNetworkRef, PortProtocol } from '../network/network-plugin.js';
 import type { SpecHost } from '../oci/spec/container-spec.js';
@@ -171,6 +171,25 @@ export class SandboxService {
       await this.release(current, runtimeFor(this.d.config, current.runtimeHandler));
       await this.d.store.delete(sandbox.id);
     });
+  }
+
+  /**
+   * After a daemon restart: a ready pod whose pinned namespaces are gone (the node rebooted, <state> is a tmpfs)
+   * or whose infra container died while the daemon was down is no longer ready.
+   */
+  async recover(): Promise<void> {
+    for (const sandbox of this.d.store.list()) {
+      if (sandbox.state !== 'SANDBOX_READY') continue;
+      const pins = Object.values(sandbox.pins);
+      const pinned = await Promise.all(pins.map((p) => NamespacePins.isPinned(p)));
+      const infraAlive = sandbox.infra === undefined || (await this.d.tasks.tryClient(sandbox.id, sandbox.dir)) !== undefined;
+      if (pinned.every(Boolean) && infraAlive) continue;
+      this.d.logger.warn({ sandbox: sandbox.id, pins: sandbox.pins, infraAlive }, 'pod sandbox lost its namespaces or infra container while berthd was down; marked not ready');
+      await this.d.store.update(sandbox.id, (r) => {
+        r.state = 'SANDBOX_NOTREADY';
+        r.ips = [];
+      });
+    }
   }
 
   /** The infra container ended (killed, or its PID namespace died): the pod is no longer ready. */

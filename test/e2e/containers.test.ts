@@ -192,6 +192,7 @@ describe('CRI containers', () => {
     const state = await execa('runc', ['--root', join(daemon.state, 'runc/k8s.io'), 'state', id]);
     expect(JSON.parse(state.stdout).status).toBe('running');
     await daemon.restart();
+    expect((await daemon.runtime.PodSandboxStatus({ pod_sandbox_id: podId })).status?.state).toBe('SANDBOX_READY');
     const { status } = await daemon.runtime.ContainerStatus({ container_id: id });
     expect(status?.state).toBe('CONTAINER_RUNNING');
     expect((await exec(id, ['echo', 'still here'])).stdout.toString()).toBe('still here\n');
