@@ -14,6 +14,7 @@ import tar from 'tar-stream';
 import { isSnapshotError, SnapshotError } from './errors.js';
 import { LayerWriter, type LayerHeader } from './layer-writer.js';
 import { silentLogger, type SnapshotLogger } from './log.js';
+import { keepRawPaxXattrs } from './pax-xattrs.js';
 
 export interface ApplyTarget {
   /** The active snapshot's upper dir (Snapshotter.upperDir). */
@@ -58,6 +59,7 @@ export async function applyLayer(layer: AsyncIterable<Uint8Array>, target: Apply
   }
 
   const extract = tar.extract();
+  keepRawPaxXattrs(extract);
   // A failed entry stops the whole pipeline through this signal rather than through the extractor's callback,
   // which would re-raise the error after the pipeline has stopped listening.
   const stop = new AbortController();

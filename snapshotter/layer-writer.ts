@@ -44,6 +44,7 @@ import { invalidLayer } from './errors.js';
 import { entryComponents, whiteoutOf } from './layer-path.js';
 import { isErrno, lgetxattr, llistxattr, lsetxattr, makedev, mknod } from './libc.js';
 import type { SnapshotLogger } from './log.js';
+import { RAW_XATTR_PREFIX } from './pax-xattrs.js';
 
 const OPAQUE_XATTR = 'trusted.overlay.opaque';
 /** Xattrs that steer overlayfs itself (opaque, redirect, metacopy, origin); a layer may not set them directly. */
@@ -363,20 +364,18 @@ export class LayerWriter {
   }
 }
 
-/** xattrs carried as PAX records: SCHILY.xattr.<name> (raw value) and LIBARCHIVE.xattr.<url-encoded name> (base64). */
+/**
+ * xattrs carried as PAX records: SCHILY.xattr.<name> (raw bytes, kept exact by pax-xattrs.ts) and
+ * LIBARCHIVE.xattr.<url-encoded name> (base64).
+ */
 function xattrsOf(header: LayerHeader, entry: string, log: SnapshotLogger): Array<[string, Buffer]> {
   const result: Array<[string, Buffer]> = [];
   for (const [key, value] of Object.entries(header.pax ?? {})) {
     let name: string;
     let bytes: Buffer;
-    if (key.startsWith('SCHILY.xattr.')) {
-      name = key.slice('SCHILY.xattr.'.length);
-      // tar-stream decodes PAX values as UTF-8: a binary value that is not valid UTF-8 arrives damaged.
-      if (value.includes('\ufffd')) {
-        log.warn({ entry, xattr: name }, 'layer unpack: skipping an xattr whose binary value the tar reader could not carry');
-        continue;
-      }
-      bytes = Buffer.from(value, 'utf8');
+    if (key.startsWith(RAW_XATTR_PREFIX)) {
+      name = key.slice(RAW_XATTR_PREFIX.length);
+      bytes = Buffer.from(value, 'base64');
     } else if (key.startsWith('LIBARCHIVE.xattr.')) {
       name = decodeURIComponent(key.slice('LIBARCHIVE.xattr.'.length));
       bytes = Buffer.from(value, 'base64');
