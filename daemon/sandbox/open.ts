@@ -10,6 +10,7 @@ import type { Logger } from '../logging/logger.js';
 import type { NetworkPlugin } from '../network/network-plugin.js';
 import { readSpecHost } from '../oci/spec/host.js';
 import { RecordStore } from '../store/record-store.js';
+import { recoverPods } from './restart.js';
 import { SandboxService } from './sandbox-service.js';
 import type { SandboxRecord } from './sandbox.js';
 
@@ -19,8 +20,8 @@ export function metadataDir(config: BerthConfig, kind: 'sandboxes' | 'containers
 }
 
 /**
- * The pod services as berthd runs them: record stores loaded, shims reconnected and exits that happened while
- * the daemon was down recorded, before the first RPC is served. Exit events reach the container service (app
+ * The pod services as berthd runs them: record stores loaded and restart recovery done (restart.ts) before the
+ * first RPC is served. Exit events reach the container service (app
  * containers) and the sandbox service (infra containers) through one Tasks instance.
  */
 export async function openPodServices(
@@ -45,9 +46,9 @@ export async function openPodServices(
   const tasks = new Tasks(path.join(config.state, 'runc', NAMESPACE), events, log);
   const common = { config, logger: log, images: deps.images, snapshotter: deps.snapshotter, tasks, specHost };
   const containers = new ContainerService({ ...common, store: containerStore, sandboxes: sandboxStore });
-  const sandboxes = new SandboxService({ ...common, store: sandboxStore, pins: new NamespacePins(config.state), network: deps.network, containers });
+  const pins = new NamespacePins(config.state);
+  const sandboxes = new SandboxService({ ...common, store: sandboxStore, pins, network: deps.network, containers });
   deps.images.setChainUsage({ isChainInUse: (chainID) => containers.isChainInUse(chainID) });
-  await containers.recover();
-  await sandboxes.recover();
+  await recoverPods({ config, logger: log, sandboxes, containers, tasks, snapshotter: deps.snapshotter, pins, network: deps.network });
   return { sandboxes, containers };
 }

@@ -1,0 +1,69 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { BerthConfig } from '../../config/types.js';
+import { unmount } from '../../snapshotter/mount.js';
+import type { Snapshotter } from '../../snapshotter/snapshotter.js';
+import { destroyBundle } from '../container/bundle.js';
+import type { ContainerService } from '../container/container-service.js';
+import { NAMESPACE, type Tasks } from '../container/tasks.js';
+import type { NamespacePins } from '../linux/namespace-pins.js';
+import type { Logger } from '../logging/logger.js';
+import type { NetworkPlugin } from '../network/network-plugin.js';
+import { runtimeFor } from './runtime-handler.js';
+import type { SandboxService } from './sandbox-service.js';
+
+/**
+ * What berthd does about pods and containers when it starts, before serving.
+ *
+ * The contract. While berthd is down:
+ * - containers keep running under their shims and may exit; each shim records the exit in its bundle's
+ *   exit.json and keeps answering on its socket. → Recovery reconnects and records the exits it missed.
+ * - a shim may die (killed, or the node rebooted and <state> is gone). → A running container with neither shim
+ *   nor exit.json becomes CONTAINER_UNKNOWN; a pod whose pins or infra container are gone becomes NOTREADY.
+ * - records in <root>/metadata never change: only berthd writes them.
+ * - a create interrupted by the crash can leave a bundle, a rootfs snapshot, a shim, namespace pins and a CNI
+ *   attachment that no record names (records are written last). → They are swept: runtime delete, unmount,
+ *   snapshot removal, CNI DEL, unpin, rm. Anything a record names is never touched by the sweep.
+ */
+export async function recoverPods(d: {
+  config: BerthConfig;
+  logger: Logger;
+  sandboxes: SandboxService;
+  containers: ContainerService;
+  tasks: Tasks;
+  snapshotter: Snapshotter;
+  pins: NamespacePins;
+  network: NetworkPlugin;
+}): Promise<void> {
+  await d.containers.recover();
+  await d.sandboxes.recover();
+  const known = new Set([...d.sandboxes.list().map((s) => s.id), ...d.containers.list().map((c) => c.id)]);
+  const runtime = runtimeFor(d.config, '');
+
+  for (const id of await dirEntries(path.join(d.config.state, NAMESPACE))) {
+    if (known.has(id)) continue;
+    const bundle = path.join(d.config.state, NAMESPACE, id);
+    d.logger.warn({ bundle }, 'removing a bundle no record names (a create interrupted by a crash)');
+    await d.tasks.delete(id, bundle, runtime);
+    unmount(path.join(bundle, 'shm'));
+    await destroyBundle(d.snapshotter, bundle, id);
+    // An interrupted shared-PID pod left its infra rootfs under this key.
+    await destroyBundle(d.snapshotter, bundle, `${id}-infra`);
+  }
+  const pinned = new Set([...(await dirEntries(d.pins.netnsDir)), ...(await dirEntries(d.pins.nsDir))]);
+  for (const id of pinned) {
+    if (known.has(id)) continue;
+    d.logger.warn({ id }, 'removing namespace pins and the network attachment no pod record names');
+    await d.network.tearDown({ id, namespace: '', name: '', uid: '', netnsPath: d.pins.paths(id).net });
+    await d.pins.remove(id);
+  }
+}
+
+async function dirEntries(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
