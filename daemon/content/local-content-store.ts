@@ -163,17 +163,21 @@ export class LocalContentStore implements ContentStore {
         return checkPresentSize(present, expected);
       }
       signal?.throwIfAborted();
-      const stream = await source();
-      if (signal?.aborted) {
-        stream.destroy();
-        signal.throwIfAborted();
-      }
-      const stop = () => stream.destroy(signal?.reason instanceof Error ? signal.reason : new Error('ingest aborted'));
-      signal?.addEventListener('abort', stop, { once: true });
+      // The temp file is open before the source, so its stream is read from the first tick: a stream that
+      // errors while nobody listens would crash the process.
+      const fh = await onDisk(open(tmp, 'wx', 0o444), `create ${tmp}`);
       try {
-        await writeVerified(expected, stream, tmp, progress);
+        const stream = await source();
+        const stop = () => stream.destroy(signal?.reason instanceof Error ? signal.reason : new Error('ingest aborted'));
+        if (signal?.aborted) stop();
+        signal?.addEventListener('abort', stop, { once: true });
+        try {
+          await writeVerified(expected, stream, fh, tmp, progress);
+        } finally {
+          signal?.removeEventListener('abort', stop);
+        }
       } finally {
-        signal?.removeEventListener('abort', stop);
+        await fh.close();
       }
       await onDisk(rename(tmp, this.path(expected.digest)), `commit blob ${expected.digest}`);
       committed = true;
@@ -200,39 +204,34 @@ export class LocalContentStore implements ContentStore {
   }
 }
 
-/** Writes `source` to `tmp`, hashing as it goes; never writes past the expected size and fsyncs before return. */
-async function writeVerified(expected: Expected, source: Readable, tmp: string, progress: (bytes: number) => void): Promise<void> {
+/** Writes `source` to `fh`, hashing as it goes; never writes past the expected size and fsyncs before return. */
+async function writeVerified(expected: Expected, source: Readable, fh: FileHandle, tmp: string, progress: (bytes: number) => void): Promise<void> {
   const hash = createHash('sha256');
-  const fh = await onDisk(open(tmp, 'wx', 0o444), `create ${tmp}`);
   let written = 0;
-  try {
-    for await (const chunk of source) {
-      if (!Buffer.isBuffer(chunk)) throw new BerthError('Internal', `content store: blob ${expected.digest} source yields text, not bytes`);
-      if (written + chunk.length > expected.size) {
-        throw new BerthError('DataLoss', `blob ${expected.digest} is larger than its descriptor's ${expected.size} bytes; refusing it (the registry or a mirror serves wrong content)`, {
-          context: { digest: expected.digest, expectedSize: expected.size },
-        });
-      }
-      hash.update(chunk);
-      for (let off = 0; off < chunk.length; ) off += (await onDisk(fh.write(chunk, off), `write ${tmp}`)).bytesWritten;
-      written += chunk.length;
-      progress(written);
-    }
-    if (written !== expected.size) {
-      throw new BerthError('DataLoss', `blob ${expected.digest} ended after ${written} of its ${expected.size} bytes; the download was truncated`, {
-        context: { digest: expected.digest, expectedSize: expected.size, gotSize: written },
+  for await (const chunk of source) {
+    if (!Buffer.isBuffer(chunk)) throw new BerthError('Internal', `content store: blob ${expected.digest} source yields text, not bytes`);
+    if (written + chunk.length > expected.size) {
+      throw new BerthError('DataLoss', `blob ${expected.digest} is larger than its descriptor's ${expected.size} bytes; refusing it (the registry or a mirror serves wrong content)`, {
+        context: { digest: expected.digest, expectedSize: expected.size },
       });
     }
-    const got = `sha256:${hash.digest('hex')}`;
-    if (got !== expected.digest) {
-      throw new BerthError('DataLoss', `blob content does not match its digest: expected ${expected.digest}, got ${got}; refusing it (the registry or a mirror serves wrong content)`, {
-        context: { digest: expected.digest, got },
-      });
-    }
-    await onDisk(fh.sync(), `sync ${tmp}`);
-  } finally {
-    await fh.close();
+    hash.update(chunk);
+    for (let off = 0; off < chunk.length; ) off += (await onDisk(fh.write(chunk, off), `write ${tmp}`)).bytesWritten;
+    written += chunk.length;
+    progress(written);
   }
+  if (written !== expected.size) {
+    throw new BerthError('DataLoss', `blob ${expected.digest} ended after ${written} of its ${expected.size} bytes; the download was truncated`, {
+      context: { digest: expected.digest, expectedSize: expected.size, gotSize: written },
+    });
+  }
+  const got = `sha256:${hash.digest('hex')}`;
+  if (got !== expected.digest) {
+    throw new BerthError('DataLoss', `blob content does not match its digest: expected ${expected.digest}, got ${got}; refusing it (the registry or a mirror serves wrong content)`, {
+      context: { digest: expected.digest, got },
+    });
+  }
+  await onDisk(fh.sync(), `sync ${tmp}`);
 }
 
 /** Names a filesystem failure; a full disk is ResourceExhausted so the kubelet's image GC can react. */

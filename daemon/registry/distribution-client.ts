@@ -80,7 +80,7 @@ export class DistributionClient implements RegistryClient {
       const accept = manifest ? ACCEPT_MANIFESTS : '*/*';
       const res = await this.send(host, ref, 'GET', `${manifest ? 'manifests' : 'blobs'}/${digest}`, accept, opts);
       if (res.statusCode !== 200) throw await statusError(res, host, ref, what);
-      return namedErrors(res, host.origin);
+      return namedErrors(res, host.origin, opts.signal);
     });
   }
 
@@ -251,10 +251,16 @@ async function readCapped(res: IncomingMessage, max: number, what: string): Prom
   return Buffer.concat(chunks);
 }
 
-/** Re-raises body errors (reset, timeout) as Unavailable naming the host, and lets a consumer's destroy close the socket. */
-function namedErrors(res: IncomingMessage, origin: string): Readable {
+/**
+ * Re-raises body errors (reset) as Unavailable naming the host, or as the abort reason if the caller aborted, and lets
+ * a consumer's destroy close the socket.
+ */
+function namedErrors(res: IncomingMessage, origin: string, signal: AbortSignal | undefined): Readable {
   const out = new PassThrough();
-  res.on('error', (err) => out.destroy(new BerthError('Unavailable', `registry host ${new URL(origin).host} broke off a download: ${err.message}`, { cause: err })));
+  res.on('error', (err) => {
+    if (signal?.aborted) out.destroy(signal.reason instanceof Error ? signal.reason : err);
+    else out.destroy(new BerthError('Unavailable', `registry host ${new URL(origin).host} broke off a download: ${err.message}`, { cause: err }));
+  });
   out.on('close', () => {
     if (!res.complete) res.destroy();
   });

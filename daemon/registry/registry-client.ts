@@ -35,7 +35,8 @@ export interface RegistryClient {
   resolve(ref: ImageReference, opts?: FetchOptions): Promise<Descriptor>;
   /**
    * Streams a manifest, index, config or layer by its descriptor. Manifest and index media types are fetched
-   * from /manifests/, everything else from /blobs/. Pass it to ContentStore.ingest as the BlobSource.
+   * from /manifests/, everything else from /blobs/. Pass it to ContentStore.ingest as the BlobSource. Read or
+   * destroy the stream promptly: like any Node stream, one that fails while nobody listens crashes the process.
    */
   fetch(ref: ImageReference, desc: Descriptor, opts?: FetchOptions): Promise<Readable>;
 }

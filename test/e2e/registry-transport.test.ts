@@ -1,7 +1,7 @@
 import diagnostics from 'node:diagnostics_channel';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -163,5 +163,30 @@ describe('registry transport', () => {
     const head = events.find((e) => e.method === 'HEAD' && e.status === 200);
     expect(head?.url).toBe(`http://${registry.host}/v2/app/manifests/v1`);
     expect(head?.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('ends a stalled download with the abort reason of the caller', async () => {
+    const layer = pushed.layers[0]!;
+    const sockets: Socket[] = [];
+    const stall = createServer((socket) => {
+      sockets.push(socket);
+      socket.once('data', () => socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${layer.size}\r\n\r\n${'x'.repeat(100)}`));
+    });
+    await new Promise<void>((r) => stall.listen(0, '127.0.0.1', r));
+    try {
+      await hostsToml('stall.test', `server = "http://127.0.0.1:${(stall.address() as AddressInfo).port}"\n`);
+      const store = await LocalContentStore.open(join(work, 'store-stall'));
+      const ac = new AbortController();
+      const ref = parseReference('stall.test/app:v1');
+      const pending = store.ingest(layer, () => client().fetch(ref, descriptorOf(layer), { signal: ac.signal }), {
+        onProgress: () => ac.abort(new Error('no progress for 1m0s')),
+        signal: ac.signal,
+      });
+      expect((await rejectionOf(pending)).message).toBe('no progress for 1m0s');
+      expect(await store.info(layer.digest)).toBeUndefined();
+    } finally {
+      for (const s of sockets) s.destroy();
+      stall.close();
+    }
   });
 });
