@@ -8,8 +8,10 @@
  * metadata.json is the only truth and is replaced atomically (write a temp file, fsync, rename, fsync the
  * directory). Directories are created before the metadata names them and deleted after it stops naming them, so a
  * crash at any point leaves at worst a directory no snapshot owns; open() deletes those. A half-applied layer is
- * an active snapshot, never a committed one: only commit() makes a snapshot usable as a parent.
+ * an active snapshot, never a committed one: only commit() makes a snapshot usable as a parent, and it syncs the
+ * snapshot's file system first, so a power loss cannot leave a committed layer with files that never hit the disk.
  */
+import { execa } from 'execa';
 import { randomUUID } from 'node:crypto';
 import { chmod, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -90,15 +92,14 @@ export class OverlaySnapshotter implements Snapshotter {
     });
   }
 
-  commit(name: string, key: string, labels?: Record<string, string>): Promise<void> {
-    return this.lock.run(async () => {
-      const record = this.get(key);
-      if (record.kind !== 'active') {
-        throw new SnapshotError('FailedPrecondition', `snapshot "${key}" is ${record.kind}, only an active snapshot can be committed`, { context: { key, name } });
-      }
-      if (this.meta.snapshots[name] !== undefined) {
-        throw new SnapshotError('AlreadyExists', `snapshot "${name}" already exists; remove active snapshot "${key}" and use the existing one`, { context: { key, name } });
-      }
+  async commit(name: string, key: string, labels?: Record<string, string>): Promise<void> {
+    const fs = await this.lock.run(async () => join(this.dirOf(this.committable(name, key)), 'fs'));
+    // The layer's files must be on disk before the metadata says the layer is complete: after a power loss a
+    // committed snapshot with empty files would be reused by every later pull (containerd#8895). Synced outside
+    // the lock, as syncfs can take seconds on a busy disk.
+    await execa('sync', ['--file-system', fs]);
+    await this.lock.run(async () => {
+      const record = this.committable(name, key);
       const committed: SnapshotRecord = { ...record, kind: 'committed', createdAt: Date.now(), labels: labels ?? record.labels };
       await this.update((snapshots) => {
         delete snapshots[key];
@@ -196,6 +197,18 @@ export class OverlaySnapshotter implements Snapshotter {
       }
       return this.mountsOf(record);
     });
+  }
+
+  /** Active snapshot `key`, if it may become committed snapshot `name`. */
+  private committable(name: string, key: string): SnapshotRecord {
+    const record = this.get(key);
+    if (record.kind !== 'active') {
+      throw new SnapshotError('FailedPrecondition', `snapshot "${key}" is ${record.kind}, only an active snapshot can be committed`, { context: { key, name } });
+    }
+    if (this.meta.snapshots[name] !== undefined) {
+      throw new SnapshotError('AlreadyExists', `snapshot "${name}" already exists; remove active snapshot "${key}" and use the existing one`, { context: { key, name } });
+    }
+    return record;
   }
 
   private get(key: string): SnapshotRecord {
