@@ -1,5 +1,4 @@
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { PodSandboxConfig__Output } from '../../proto/gen/runtime/v1/PodSandboxConfig.js';
 import { mount } from '../../snapshotter/libc.js';
@@ -34,10 +33,9 @@ export function resolvConf(dns: PodSandboxConfig__Output['dns_config']): string 
  * Writes the files every container of the pod bind-mounts (hostname, hosts, resolv.conf) into the sandbox dir.
  * A host-network pod sees the node's hosts file and name; a pod without DNS config gets the node's resolver.
  */
-export async function writeSandboxFiles(dir: string, config: PodSandboxConfig__Output, hostNetwork: boolean): Promise<Omit<SandboxFiles, 'shm'>> {
+export async function writeSandboxFiles(dir: string, config: PodSandboxConfig__Output, hostNetwork: boolean, hostname: string): Promise<Omit<SandboxFiles, 'shm'>> {
   await mkdir(dir, { recursive: true, mode: 0o711 });
   const files = { hostname: path.join(dir, 'hostname'), hosts: path.join(dir, 'hosts'), resolvConf: path.join(dir, 'resolv.conf') };
-  const hostname = config.hostname || os.hostname();
   const dns = resolvConf(config.dns_config);
   await Promise.all([
     writeFile(files.hostname, `${hostname}\n`, { mode: 0o644 }),

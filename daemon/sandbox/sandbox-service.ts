@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { BerthConfig, RuntimeHandlerConfig } from '../../config/types.js';
 import type { PodSandboxConfig__Output } from '../../proto/gen/runtime/v1/PodSandboxConfig.js';
@@ -19,7 +20,7 @@ import { fingerprint, type RecordStore } from '../store/record-store.js';
 import type { ImageSource } from '../container/image-source.js';
 import { mountSandboxShm, writeSandboxFiles } from './sandbox-files.js';
 import { runtimeFor } from './runtime-handler.js';
-import { podNamespaces, sandboxName, type SandboxRecord } from './sandbox.js';
+import { podHostname, podNamespaces, sandboxName, type SandboxRecord } from './sandbox.js';
 
 /** What the sandbox service needs from the container service: the pod's containers, stopped or gone. */
 export interface PodContainers {
@@ -76,6 +77,7 @@ export class SandboxService {
     const hostNetwork = modes.network === 'NODE';
     const hostIpc = modes.ipc === 'NODE';
     const dir = path.join(this.d.config.state, NAMESPACE, id);
+    const hostname = podHostname(config, hostNetwork, os.hostname());
     const record: SandboxRecord = {
       id,
       name: sandboxName(config),
@@ -93,11 +95,11 @@ export class SandboxService {
     try {
       const kinds: NamespaceKind[] = [...(hostNetwork ? [] : (['net', 'uts'] as const)), ...(hostIpc ? [] : (['ipc'] as const))];
       if (kinds.length > 0) {
-        record.pins = await this.d.pins.create(id, hostNetwork ? { kinds } : { kinds, hostname: config.hostname || config.metadata!.name });
+        record.pins = await this.d.pins.create(id, hostNetwork ? { kinds } : { kinds, hostname });
       }
       const network = hostNetwork ? Promise.resolve(undefined) : this.d.network.setUp({ ...this.networkRef(record), ...networkSpec(config) });
       const local = (async () => {
-        await writeSandboxFiles(dir, config, hostNetwork);
+        await writeSandboxFiles(dir, config, hostNetwork, hostname);
         if (!hostIpc) record.shm = await mountSandboxShm(dir);
         if (podSharesPid(config)) record.infra = await this.startInfra(record, runtime);
       })();

@@ -44,3 +44,8 @@ export function podNamespaces(sandbox: SandboxRecord): PodNamespaces {
     ...(sandbox.infra ? { pid: `/proc/${sandbox.infra.pid}/ns/pid` } : {}),
   };
 }
+
+/** The pod's hostname: the configured one, else the node's for a host-network pod, else the pod name (as kubelet would). */
+export function podHostname(config: PodSandboxConfig__Output, hostNetwork: boolean, nodeHostname: string): string {
+  return config.hostname || (hostNetwork ? nodeHostname : config.metadata!.name);
+}
