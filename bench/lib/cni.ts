@@ -14,8 +14,13 @@ export interface BenchNetwork {
 
 export const BENCH_NETWORK: BenchNetwork = { name: 'berth-bench', bridge: 'benchbr0', subnet: '10.251.0.0/16' };
 
-/** Write the network's conflist into confDir (bridge + host-local IPAM). */
-export async function writeBridgeConflist(confDir: string, net: BenchNetwork = BENCH_NETWORK): Promise<void> {
+/**
+ * Write the network's conflist into confDir: bridge + host-local IPAM, and with hostPorts the portmap plugin
+ * (which critest's port-mapping spec needs; benches leave it out because it adds iptables work to every pod).
+ */
+export async function writeBridgeConflist(confDir: string, opts: { hostPorts?: boolean } = {},
+  net: BenchNetwork = BENCH_NETWORK): Promise<void> {
+  const portmap = { type: 'portmap', capabilities: { portMappings: true } };
   const conflist = {
     cniVersion: '1.0.0',
     name: net.name,
@@ -27,6 +32,7 @@ export async function writeBridgeConflist(confDir: string, net: BenchNetwork = B
         ipMasq: false,
         ipam: { type: 'host-local', ranges: [[{ subnet: net.subnet }]], routes: [{ dst: '0.0.0.0/0' }] },
       },
+      ...(opts.hostPorts === true ? [portmap] : []),
     ],
   };
   await writeFile(join(confDir, `10-${net.name}.conflist`), JSON.stringify(conflist, null, 2));
