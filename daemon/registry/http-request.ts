@@ -8,9 +8,10 @@ import { BerthError } from '../errors/errors.js';
 import type { ClientCert } from './hosts-config.js';
 
 /**
- * HTTP(S) requests to registries over node:http(s): unlike the built-in fetch, they take per-host CA bundles and
- * skip_verify from hosts.toml. Redirects are followed here; credentials and configured headers go only to the
- * origin that was asked, never to the storage backend a blob redirect points at.
+ * HTTP(S) requests to registries over node:http(s): unlike the built-in fetch, they take per-host CA bundles,
+ * client certificates and skip_verify from hosts.toml. Redirects are followed here with the same TLS settings (as
+ * containerd does); credentials and configured headers go only to the origin that was asked, never to the storage
+ * backend a blob redirect points at.
  */
 export interface TlsOptions {
   ca: Buffer[];
@@ -47,7 +48,6 @@ export interface RegistryRequestEvent {
 export const registryRequestChannel = diagnostics.channel('berth:registry:request');
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const DEFAULT_TLS: TlsOptions = { ca: [], skipVerify: false, clientCerts: [] };
 
 export class HttpTransport {
   private readonly agents = new Map<string, http.Agent>();
@@ -55,18 +55,16 @@ export class HttpTransport {
   async request(req: HttpRequest): Promise<IncomingMessage> {
     let url = req.url;
     let headers: OutgoingHttpHeaders = { ...req.commonHeaders, ...req.headers };
-    let tls = req.tls;
     let method = req.method;
     for (let hop = 0; ; hop++) {
-      const res = await this.once(method, url, headers, tls, method === req.method ? req.body : undefined, req);
+      const res = await this.once(method, url, headers, method === req.method ? req.body : undefined, req);
       const location = res.headers.location;
       if (!REDIRECTS.has(res.statusCode ?? 0) || location === undefined || hop >= req.maxRedirects) return res;
-      res.resume();
       const next = new URL(location, url);
-      if (next.origin !== req.url.origin) {
-        headers = { ...req.commonHeaders };
-        tls = DEFAULT_TLS;
-      }
+      // Anything but http(s) is not followed; the caller reports the 3xx.
+      if (next.protocol !== 'http:' && next.protocol !== 'https:') return res;
+      res.resume();
+      if (next.origin !== req.url.origin) headers = { ...req.commonHeaders };
       if (res.statusCode === 303) method = method === 'HEAD' ? 'HEAD' : 'GET';
       url = next;
     }
@@ -78,8 +76,8 @@ export class HttpTransport {
     this.agents.clear();
   }
 
-  private once(method: string, url: URL, headers: OutgoingHttpHeaders, tls: TlsOptions, body: string | undefined, req: HttpRequest): Promise<IncomingMessage> {
-    const { signal, timeoutMs, connectTimeoutMs } = req;
+  private once(method: string, url: URL, headers: OutgoingHttpHeaders, body: string | undefined, req: HttpRequest): Promise<IncomingMessage> {
+    const { signal, timeoutMs, connectTimeoutMs, tls } = req;
     signal?.throwIfAborted();
     const secure = url.protocol === 'https:';
     const agent = this.agentFor(secure, tls);
