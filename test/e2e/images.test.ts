@@ -135,6 +135,14 @@ describe('CRI ImageService', () => {
     expect((await daemon.image.ImageStatus({ image: { image: hostile.reference } })).image).toBeNull();
   });
 
+  it('streams the same images as ListImages', async () => {
+    const streamed: string[] = [];
+    for await (const page of daemon.image.StreamImages({})) streamed.push(...(page as { images: Array<{ id: string }> }).images.map((i) => i.id));
+    const listed = (await daemon.image.ListImages({})).images.map((i) => i.id);
+    expect(streamed.sort()).toEqual(listed.sort());
+    expect(listed.length).toBeGreaterThan(1);
+  });
+
   it('reports the snapshotter directory in ImageFsInfo', async () => {
     const { image_filesystems } = await daemon.image.ImageFsInfo({});
     expect(image_filesystems).toHaveLength(1);
