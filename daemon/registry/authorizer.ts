@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { text } from 'node:stream/consumers';
 import { BerthError } from '../errors/errors.js';
-import type { HttpTransport, TlsOptions } from './http-request.js';
+import { readBody, type HttpTransport, type TlsOptions } from './http-request.js';
 import type { RegistryAuth } from './registry-client.js';
 import type { Challenge } from './www-authenticate.js';
 
@@ -121,13 +120,15 @@ export class Authorizer {
     }
 
     const status = res.statusCode ?? 0;
-    const body = await text(res);
+    const body = (
+      await readBody(res, MAX_TOKEN_RESPONSE_BYTES, (size) => new BerthError('Unavailable', `registry ${target.registry}: token server ${realm.origin} sent ${size} bytes, more than a token response may hold`))
+    ).toString('utf8');
     if (status === 401 || status === 403) {
       throw new BerthError('Unauthenticated', `registry ${target.registry} (token server ${realm.origin}) refused the credentials for ${target.repository} (HTTP ${status}); check the pull secret / auth for this registry`, {
         context: { registry: target.registry, repository: target.repository, realm: realm.href },
       });
     }
-    if (status !== 200 || body.length > MAX_TOKEN_RESPONSE_BYTES) {
+    if (status !== 200) {
       throw new BerthError('Unavailable', `registry ${target.registry}: token server ${realm.origin} answered HTTP ${status}; try again later`, {
         context: { registry: target.registry, realm: realm.href, status },
       });

@@ -6,7 +6,7 @@ import { isDigest, parseDigest, sha256Of } from '../oci/digest.js';
 import { formatReference, repositoryName } from '../oci/reference.js';
 import { Authorizer, type AuthTarget } from './authorizer.js';
 import { type HostCapability, type RegistryHost, registryHosts } from './hosts-config.js';
-import { HttpTransport, NetworkError } from './http-request.js';
+import { HttpTransport, NetworkError, readBody } from './http-request.js';
 import type { FetchOptions, ImageReference, RegistryClient } from './registry-client.js';
 import { parseChallenges } from './www-authenticate.js';
 
@@ -63,7 +63,7 @@ export class DistributionClient implements RegistryClient {
       // Some registries answer HEAD without a digest or media type, or not at all: read the manifest instead.
       const res = await this.send(host, ref, 'GET', `manifests/${reference}`, ACCEPT_MANIFESTS, opts);
       if (res.statusCode !== 200) throw await statusError(res, host, ref, `image ${name}`);
-      const body = await readCapped(res, this.options.maxManifestBytes, `manifest of ${name}`);
+      const body = await readBody(res, this.options.maxManifestBytes, (size) => tooLarge(`manifest of ${name}`, size, this.options.maxManifestBytes));
       const mediaType = manifestMediaType(contentType(res.headers), body, name);
       const headerDigest = headerString(res.headers['docker-content-digest']);
       const digest = ref.digest ?? (headerDigest !== undefined && isDigest(headerDigest) ? headerDigest : sha256Of(body));
@@ -219,7 +219,7 @@ async function statusError(res: IncomingMessage, host: RegistryHost, ref: ImageR
 async function registryErrorCodes(res: IncomingMessage): Promise<string[]> {
   let body: Buffer;
   try {
-    body = await readCapped(res, MAX_ERROR_BODY_BYTES, 'error body');
+    body = await readBody(res, MAX_ERROR_BODY_BYTES, (size) => new Error(`error body of ${size} bytes`));
   } catch {
     // An unreadable error body leaves the status code to speak for itself.
     return [];
@@ -232,24 +232,6 @@ async function registryErrorCodes(res: IncomingMessage): Promise<string[]> {
   }
 }
 
-async function readCapped(res: IncomingMessage, max: number, what: string): Promise<Buffer> {
-  const declared = Number(res.headers['content-length']);
-  if (Number.isSafeInteger(declared) && declared > max) {
-    res.destroy();
-    throw tooLarge(what, declared, max);
-  }
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of res) {
-    total += (chunk as Buffer).length;
-    if (total > max) {
-      res.destroy();
-      throw tooLarge(what, total, max);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
 
 /**
  * Re-raises body errors (reset) as Unavailable naming the host, or as the abort reason if the caller aborted, and lets

@@ -157,3 +157,20 @@ function fingerprint(ca: Buffer[]): string {
   for (const b of ca) hash.update(b);
   return hash.digest('hex');
 }
+
+/** Reads a whole response body, giving up (and closing the connection) once it is known to exceed `max` bytes. */
+export async function readBody(res: IncomingMessage, max: number, tooLarge: (bytes: number) => Error): Promise<Buffer> {
+  const declared = Number(res.headers['content-length']);
+  if (Number.isSafeInteger(declared) && declared > max) {
+    res.destroy();
+    throw tooLarge(declared);
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of res) {
+    total += (chunk as Buffer).length;
+    if (total > max) throw tooLarge(total);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
