@@ -77,7 +77,7 @@ export class SandboxService {
     const hostNetwork = modes.network === 'NODE';
     const hostIpc = modes.ipc === 'NODE';
     const dir = path.join(this.d.config.state, NAMESPACE, id);
-    const hostname = podHostname(config, hostNetwork, os.hostname());
+    const hostname = podHostname(config, os.hostname());
     const record: SandboxRecord = {
       id,
       name: sandboxName(config),

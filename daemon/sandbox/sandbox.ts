@@ -45,7 +45,7 @@ export function podNamespaces(sandbox: SandboxRecord): PodNamespaces {
   };
 }
 
-/** The pod's hostname: the configured one, else the node's for a host-network pod, else the pod name (as kubelet would). */
-export function podHostname(config: PodSandboxConfig__Output, hostNetwork: boolean, nodeHostname: string): string {
-  return config.hostname || (hostNetwork ? nodeHostname : config.metadata!.name);
+/** The pod's hostname: the configured one, else the node's (as containerd does; kubelet always sets one). */
+export function podHostname(config: PodSandboxConfig__Output, nodeHostname: string): string {
+  return config.hostname || nodeHostname;
 }
