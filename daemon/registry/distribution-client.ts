@@ -7,7 +7,7 @@ import { formatReference, repositoryName } from '../oci/reference.js';
 import { Authorizer, type AuthTarget } from './authorizer.js';
 import { type HostCapability, type RegistryHost, registryHosts } from './hosts-config.js';
 import { HttpTransport, NetworkError, readBody } from './http-request.js';
-import type { FetchOptions, ImageReference, RegistryClient } from './registry-client.js';
+import type { FetchOptions, ImageReference, RegistryAuth, RegistryClient } from './registry-client.js';
 import { parseChallenges } from './www-authenticate.js';
 
 export interface DistributionClientOptions {
@@ -124,8 +124,9 @@ export class DistributionClient implements RegistryClient {
       tls: host,
       ...(opts.signal && { signal: opts.signal }),
     };
+    const auth = credentialsFor(origin, opts.auth);
     for (let attempt = 0; ; attempt++) {
-      const authorization = await this.authorizer.header(target, opts.auth);
+      const authorization = await this.authorizer.header(target, auth);
       let res: IncomingMessage;
       try {
         res = await this.transport.request({
@@ -148,7 +149,7 @@ export class DistributionClient implements RegistryClient {
       }
       if (res.statusCode === 401 && attempt === 0) {
         const challenges = parseChallenges(res.headers['www-authenticate']);
-        if (this.authorizer.unauthorized(target, challenges, authorization, opts.auth)) {
+        if (this.authorizer.unauthorized(target, challenges, authorization, auth)) {
           res.resume();
           continue;
         }
@@ -167,6 +168,22 @@ export class DistributionClient implements RegistryClient {
     if (size > this.options.maxManifestBytes) throw tooLarge(`manifest of ${name}`, size, this.options.maxManifestBytes);
     return { mediaType, digest, size };
   }
+}
+
+/** Docker Hub answers under several names; credentials for one are meant for all. */
+const DOCKER_HUB_HOSTS = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com']);
+
+/** As containerd does: credentials that name their server go only to that host; unnamed ones go to every host. */
+function credentialsFor(origin: string, auth: RegistryAuth | undefined): RegistryAuth | undefined {
+  if (!auth?.serverAddress) return auth;
+  let named: string;
+  try {
+    named = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(auth.serverAddress) ? auth.serverAddress : `https://${auth.serverAddress}`).host;
+  } catch {
+    throw invalidArgument(`registry auth: server address ${JSON.stringify(auth.serverAddress)} is neither a host nor a URL; fix the pull secret`);
+  }
+  const host = new URL(origin).host;
+  return named === host || (DOCKER_HUB_HOSTS.has(named) && DOCKER_HUB_HOSTS.has(host)) ? auth : undefined;
 }
 
 function manifestMediaType(header: string | undefined, body: Buffer, name: string): string {

@@ -14,6 +14,11 @@ export interface RegistryAuth {
   identityToken?: string;
   /** A ready Bearer token, sent as is. */
   registryToken?: string;
+  /**
+   * The registry these credentials belong to (CRI AuthConfig.server_address, e.g. `https://index.docker.io/v1/`,
+   * `registry.example.com:5000`). If set they go only to that host, never to a mirror; if unset, to every host.
+   */
+  serverAddress?: string;
 }
 
 export interface FetchOptions {

@@ -1,3 +1,6 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isBerthError } from '../../daemon/errors/errors.js';
 import { parseReference } from '../../daemon/oci/reference.js';
@@ -52,6 +55,26 @@ describe('Basic auth (htpasswd)', () => {
     await c.fetch(ref, descriptorOf(pushed.config), { auth: USER }).then((s) => s.resume());
     const auth = Buffer.from(`${USER.username}:${USER.password}`).toString('base64');
     expect((await client().resolve(ref, { auth: { auth } })).digest).toBe(pushed.manifest.digest);
+  });
+
+  it('sends credentials that name their server only to that host, never to a mirror', async () => {
+    const ref = parseReference(pushed.reference);
+    expect((await client().resolve(ref, { auth: { ...USER, serverAddress: `http://${registry.host}/v2/` } })).digest).toBe(pushed.manifest.digest);
+    const elsewhere = await rejectionOf(client().resolve(ref, { auth: { ...USER, serverAddress: 'other.example' } }));
+    expect(isBerthError(elsewhere, 'Unauthenticated')).toBe(true);
+
+    const certsD = await mkdtemp(join(tmpdir(), 'berth-auth-hosts-'));
+    try {
+      await mkdir(join(certsD, 'private.example'));
+      await writeFile(join(certsD, 'private.example', 'hosts.toml'), `server = "${registry.url}"\n`);
+      const viaMirror = new DistributionClient({ configPath: certsD, maxManifestBytes: 4 << 20 });
+      clients.push(viaMirror);
+      const mirrored = parseReference('private.example/private/app:v1');
+      expect(isBerthError(await rejectionOf(viaMirror.resolve(mirrored, { auth: { ...USER, serverAddress: 'private.example' } })), 'Unauthenticated')).toBe(true);
+      expect((await viaMirror.resolve(mirrored, { auth: USER })).digest).toBe(pushed.manifest.digest);
+    } finally {
+      await rm(certsD, { recursive: true, force: true });
+    }
   });
 
   it('reports a wrong password as Unauthenticated', async () => {
