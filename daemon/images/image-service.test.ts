@@ -372,3 +372,32 @@ describe('ImageService, malformed documents', () => {
     expect(images.list('k8s.io')).toEqual([]);
   });
 });
+
+describe('ImageService, collection during a pull', () => {
+  it('never frees what a running pull has fetched or unpacked', async () => {
+    const base = await pushImage(reg, [[file('a', '1')], [file('b', '2')]]);
+    const img = await pushImage(reg, [[file('a', '1')], [file('b', '2')], [file('c', '3')], [file('d', '4')]]);
+    tag(reg, 'registry.test/base:1', base.manifest);
+    tag(reg, 'registry.test/app:1', img.manifest);
+    const images = await openService();
+    // Another namespace holds the bottom chains and lets go of them while the pull below builds on them.
+    await images.pull('moby', 'registry.test/base:1');
+    reg.delayMs = 30;
+    const letGo = new Promise((r) => setTimeout(r, 10)).then(() => images.remove('moby', 'registry.test/base:1'));
+    let collecting = true;
+    const collector = (async () => {
+      while (collecting) {
+        await images.collectGarbage();
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    })();
+    const record = await images.pull('k8s.io', 'registry.test/app:1');
+    await letGo;
+    collecting = false;
+    await collector;
+    await images.collectGarbage();
+    expect(record.chainID).toBe(chainIDs(img.config.rootfs.diff_ids).at(-1));
+    expect((await snapshotter.list()).map((s) => s.key).sort()).toEqual([...chainIDs(img.config.rootfs.diff_ids)].sort());
+    for (const l of img.layers) expect(await content.info(l.digest)).toBeDefined();
+  });
+});
