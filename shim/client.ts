@@ -177,6 +177,8 @@ export interface SpawnShimOptions {
   shimPath?: string;
   /** The node binary; defaults to the daemon's own. */
   nodePath?: string;
+  /** Node/V8 flags for the shim process; defaults to SHIM_NODE_FLAGS. */
+  nodeFlags?: readonly string[];
 }
 
 export interface StartShimOptions {
@@ -198,10 +200,11 @@ export interface StartShimOptions {
 }
 
 /**
- * V8 flags for the shim: a small young generation and heap cap keep an idle shim's resident memory near a
- * bare node's (measured in bench/shim-footprint.ts, figures in docs/ARCHITECTURE.md).
+ * Node flags for the shim. A 1 MiB young generation keeps a shim that relays a chatty container's logs from
+ * growing its semi-spaces to 16 MiB each; no old-space cap, because a heap limit would turn a burst (a 16 MiB
+ * exec result is ~22 MiB of base64) into a crashed shim and an orphaned container. Figures: docs/ARCHITECTURE.md.
  */
-export const SHIM_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--max-old-space-size=64'];
+export const SHIM_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 
 /** dist/shim/main.js: beside this module once built; from the sources (tests), the built copy in dist/. */
 export function defaultShimPath(): string {
@@ -219,7 +222,7 @@ export async function spawnShim(opts: SpawnShimOptions): Promise<number> {
   const shimPath = opts.shimPath ?? defaultShimPath();
   let child;
   try {
-    child = spawn(opts.nodePath ?? process.execPath, [...SHIM_NODE_FLAGS, shimPath, '--socket', opts.socket, '--ready-fd', '3'], {
+    child = spawn(opts.nodePath ?? process.execPath, [...(opts.nodeFlags ?? SHIM_NODE_FLAGS), shimPath, '--socket', opts.socket, '--ready-fd', '3'], {
       detached: true,
       stdio: ['ignore', out, out, 'pipe'],
       cwd: '/',

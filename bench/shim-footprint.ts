@@ -1,0 +1,113 @@
+/**
+ * berth-shim footprint: start time (spawn until the socket is ready) and proportional set size (PSS, from
+ * /proc/<pid>/smaps_rollup) of N shims running side by side, against N idle bare node processes. Side by side
+ * matters: node's text pages are shared, and PSS splits them among the processes mapping them, as on a node
+ * running many containers. Run as root after `npm run build`:
+ *   node dist/bench/shim-footprint.js [count]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { SHIM_NODE_FLAGS, ShimClient, spawnShim } from '../shim/client.js';
+import { removeParentCgroup, writeBusyboxBundle } from '../test/fixtures/busybox-bundle.js';
+
+const count = Number(process.argv[2] ?? 10);
+
+/** PSS and USS (private clean + dirty) in KiB: PSS is what a node pays with shared pages split among their
+ * users; USS is what one more process adds, and does not drift with whatever else runs node on the machine. */
+function memKiB(pid: number): { pss: number; uss: number } {
+  const text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const field = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+  return { pss: field('Pss'), uss: field('Private_Clean') + field('Private_Dirty') };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const MiB = (kib: number): string => (kib / 1024).toFixed(1);
+
+interface Sample { pss: number; uss: number }
+
+function summarize(samples: Sample[]): Sample {
+  return { pss: median(samples.map((s) => s.pss)), uss: median(samples.map((s) => s.uss)) };
+}
+
+async function bareNodes(): Promise<Sample> {
+  const kids: ChildProcess[] = [];
+  for (let i = 0; i < count; i++) kids.push(spawn(process.execPath, ['-e', 'setInterval(()=>{},1e9)'], { stdio: 'ignore' }));
+  await settle(3000);
+  const r = summarize(kids.map((k) => memKiB(k.pid as number)));
+  for (const k of kids) k.kill('SIGKILL');
+  return r;
+}
+
+interface ShimRun { startMs: number; idle: Sample; busy: Sample }
+
+/**
+ * `count` shims: spawn-to-ready time, memory when idle (spare, no container), then memory after each ran a
+ * container that logged 32 MiB and served an exec with 1 MiB of output and a stats call.
+ */
+async function shims(dir: string, flags: readonly string[]): Promise<ShimRun> {
+  const pids: number[] = [];
+  const startMs: number[] = [];
+  const clients: ShimClient[] = [];
+  for (let i = 0; i < count; i++) {
+    const socket = path.join(dir, `spare-${i}.sock`);
+    const t0 = process.hrtime.bigint();
+    pids.push(await spawnShim({ socket, logFile: null, nodeFlags: flags }));
+    startMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    clients.push(await ShimClient.connect(socket));
+  }
+  await settle(1000);
+  const idle = summarize(pids.map(memKiB));
+  const script = 'yes berth | head -c 33554432; while true; do sleep 1; done';
+  for (const [i, c] of clients.entries()) {
+    const id = `fp${i}`;
+    const bundle = path.join(dir, 'k8s.io', id);
+    writeBusyboxBundle(bundle, id, { args: ['sh', '-c', script], cgroupsPath: `/berth-bench/${path.basename(dir)}-${id}` });
+    await c.create({ bundle, id, namespace: 'k8s.io', runtime: { binary: 'runc', args: [], root: path.join(dir, 'runc') }, logPath: path.join(bundle, 'ctr.log'), stdin: false, tty: false });
+    await c.start();
+    await c.exec({ process: { args: ['head', '-c', '1048576', '/dev/zero'], env: ['PATH=/bin'] }, timeoutMs: 10_000 });
+    await c.stats();
+  }
+  await settle(3000);
+  const busy = summarize(pids.map(memKiB));
+  for (const c of clients) {
+    await c.kill('KILL');
+    await c.wait();
+    await c.delete();
+    c.close();
+  }
+  return { startMs: median(startMs), idle, busy };
+}
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync('/var/tmp/berth-shim-footprint-');
+  try {
+    const variants: Array<[string, readonly string[]]> = [
+      ['no flags', []],
+      [`SHIM_NODE_FLAGS (${SHIM_NODE_FLAGS.join(' ')})`, SHIM_NODE_FLAGS],
+      ['--max-semi-space-size=1 --optimize-for-size --single-threaded', ['--max-semi-space-size=1', '--optimize-for-size', '--single-threaded']],
+    ];
+    console.log(`${count} processes side by side, medians; PSS / USS in MiB`);
+    const bare = await bareNodes();
+    console.log(`bare node -e 'setInterval(()=>{},1e9)': ${MiB(bare.pss)} / ${MiB(bare.uss)}`);
+    for (const [name, flags] of variants) {
+      const r = await shims(fs.mkdtempSync(path.join(dir, 'v-')), flags);
+      console.log(`shim, ${name}: start ${r.startMs.toFixed(0)} ms; idle ${MiB(r.idle.pss)} / ${MiB(r.idle.uss)} ` +
+        `(USS +${MiB(r.idle.uss - bare.uss)} over bare); after logs+exec ${MiB(r.busy.pss)} / ${MiB(r.busy.uss)}`);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+    removeParentCgroup('berth-bench');
+  }
+}
+
+void main().then(() => undefined, (err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
