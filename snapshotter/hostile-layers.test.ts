@@ -1,6 +1,7 @@
 /**
- * Layers that try to reach outside their snapshot. Each must be refused (InvalidLayer) or neutralised, and a
- * sentinel directory beside the snapshotter root — what a successful escape would hit — must stay exactly as it was.
+ * Layers that try to reach outside their snapshot. Each must be refused (InvalidLayer) or neutralised (its writes
+ * land inside the image, as they would for a process chrooted there), and a sentinel directory beside the
+ * snapshotter root — what a successful escape would hit — must stay exactly as it was.
  */
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, utimes, writeFile, chmod } from 'node:fs/promises';
@@ -90,6 +91,22 @@ async function expectRefused(entries: TarEntry[], parent?: string): Promise<void
   expect(isSnapshotError(error, 'InvalidLayer'), String(error)).toBe(true);
 }
 
+/**
+ * Applies `entries`, which must be accepted, and checks what landed where inside the image: a file's content, or
+ * 'dir' / 'fifo' (the sentinel outside is checked after each test).
+ */
+async function expectContained(entries: TarEntry[], parent: string | undefined, inside: Record<string, string>): Promise<void> {
+  const { key, error, upper } = await apply(entries, parent);
+  expect(error, String(error)).toBeUndefined();
+  expect(key).toBeDefined();
+  for (const [path, what] of Object.entries(inside)) {
+    const st = await lstat(join(upper, path));
+    if (what === 'dir') expect(st.isDirectory(), path).toBe(true);
+    else if (what === 'fifo') expect(st.isFIFO(), path).toBe(true);
+    else expect(await readFile(join(upper, path), 'utf8')).toBe(what);
+  }
+}
+
 /** From an upper dir (root/snapshotter/snapshots/N/fs) up to `root`. */
 const UP_TO_ROOT = '../../../..';
 
@@ -112,17 +129,26 @@ describe('hostile layers', () => {
     await rm(join(upper, 'tmp', pwned));
   });
 
-  it('refuses a file written through a symlink to / or out of the root made in the same layer', async () => {
-    await expectRefused([{ name: 's', type: 'symlink', linkname: '/' }, { name: `s/tmp/${pwned}`, content: 'x' }]);
-    await expectRefused([{ name: 's', type: 'symlink', linkname: '/' }, { name: `s${sentinel}/secret`, content: 'x' }]);
-    await expectRefused([{ name: 's', type: 'symlink', linkname: UP_TO_ROOT }, { name: 's/sentinel/secret', content: 'x' }]);
-    await expectRefused([{ name: 's', type: 'symlink', linkname: sentinel }, { name: 's/secret', content: 'x' }]);
-    await expectRefused([{ name: 's', type: 'symlink', linkname: sentinel }, { name: 's/inner/', type: 'directory', mode: 0o777 }]);
-    await expectRefused([{ name: 's', type: 'symlink', linkname: sentinel }, { name: `s/${pwned}`, type: 'fifo' }]);
-    await expectRefused([{ name: 'd/', type: 'directory' }, { name: 'd/s', type: 'symlink', linkname: `../${UP_TO_ROOT}` }, { name: 'd/s/sentinel/secret', content: 'x' }]);
+  it('keeps writes through a symlink to /, to a host path or out of the root (same layer) inside the image', async () => {
+    const sentinelInImage = sentinel.slice(1);
+    await expectContained([{ name: 's', type: 'symlink', linkname: '/' }, { name: `s/tmp/${pwned}`, content: 'x' }], undefined, { [`tmp/${pwned}`]: 'x' });
+    await expectContained([{ name: 's', type: 'symlink', linkname: '/' }, { name: `s${sentinel}/secret`, content: 'x' }], undefined, { [`${sentinelInImage}/secret`]: 'x' });
+    await expectContained([{ name: 's', type: 'symlink', linkname: UP_TO_ROOT }, { name: 's/sentinel/secret', content: 'x' }], undefined, { 'sentinel/secret': 'x' });
+    await expectContained([{ name: 's', type: 'symlink', linkname: sentinel }, { name: 's/secret', content: 'x' }], undefined, { [`${sentinelInImage}/secret`]: 'x' });
+    await expectContained([{ name: 's', type: 'symlink', linkname: sentinel }, { name: 's/inner/', type: 'directory', mode: 0o777 }], undefined, { [`${sentinelInImage}/inner`]: 'dir' });
+    await expectContained([{ name: 's', type: 'symlink', linkname: sentinel }, { name: `s/${pwned}`, type: 'fifo' }], undefined, { [`${sentinelInImage}/${pwned}`]: 'fifo' });
+    await expectContained(
+      [{ name: 'd/', type: 'directory' }, { name: 'd/s', type: 'symlink', linkname: `../${UP_TO_ROOT}` }, { name: 'd/s/sentinel/secret', content: 'x' }],
+      undefined,
+      { 'sentinel/secret': 'x' },
+    );
+    await expectContained([{ name: 'a', type: 'symlink', linkname: '/b/..' }, { name: 'b', type: 'symlink', linkname: '../../../..' }, { name: `a/${pwned}`, content: 'x' }], undefined, {
+      [pwned]: 'x',
+    });
   });
 
-  it('refuses a file written through a symlink from a lower layer', async () => {
+  it('keeps writes through a symlink from a lower layer inside the image', async () => {
+    const sentinelInImage = sentinel.slice(1);
     const lower = await apply([
       { name: 's', type: 'symlink', linkname: sentinel },
       { name: 'up', type: 'symlink', linkname: UP_TO_ROOT },
@@ -130,13 +156,41 @@ describe('hostile layers', () => {
       { name: 'd/rel', type: 'symlink', linkname: '../../../../../sentinel' },
     ]);
     expect(lower.key).toBeDefined();
-    await expectRefused([{ name: 's/secret', content: 'x' }], lower.key);
-    await expectRefused([{ name: 'up/sentinel/secret', content: 'x' }], lower.key);
-    await expectRefused([{ name: 'd/rel/secret', content: 'x' }], lower.key);
-    await expectRefused([{ name: 's/inner/', type: 'directory', mode: 0o777, uid: 1234 }], lower.key);
-    await expectRefused([{ name: 's/.wh.secret', content: '' }], lower.key);
-    await expectRefused([{ name: 's/.wh..wh..opq', content: '' }], lower.key);
+    await expectContained([{ name: 's/secret', content: 'x' }], lower.key, { [`${sentinelInImage}/secret`]: 'x' });
+    await expectContained([{ name: 'up/sentinel/secret', content: 'x' }], lower.key, { 'sentinel/secret': 'x' });
+    await expectContained([{ name: 'd/rel/secret', content: 'x' }], lower.key, { 'sentinel/secret': 'x' });
+    await expectContained([{ name: 's/inner/', type: 'directory', mode: 0o777, uid: 1234 }], lower.key, { [`${sentinelInImage}/inner`]: 'dir' });
+    // Whiteouts under a symlink to a directory the image lacks hide nothing, anywhere.
+    await expectContained([{ name: 's/.wh.secret', content: '' }], lower.key, {});
+    await expectContained([{ name: 's/.wh..wh..opq', content: '' }], lower.key, {});
     await expectRefused([{ name: 'h', type: 'link', linkname: 's/secret' }], lower.key);
+  });
+
+  it('writes through a legitimate symlinked directory (usrmerge /bin -> usr/bin) into its target', async () => {
+    const lower = await apply([
+      { name: 'usr/', type: 'directory' },
+      { name: 'usr/bin/', type: 'directory' },
+      { name: 'usr/bin/sh', content: 'sh' },
+      { name: 'bin', type: 'symlink', linkname: 'usr/bin' },
+    ]);
+    const { key, upper } = await apply(
+      [
+        { name: 'bin/tool', content: 'tool', mode: 0o755 },
+        { name: 'bin/.wh.sh', content: '' },
+        { name: 'alias', type: 'link', linkname: '/bin/tool' },
+      ],
+      lower.key,
+    );
+    expect(key).toBeDefined();
+    expect(await readFile(join(upper, 'usr/bin/tool'), 'utf8')).toBe('tool');
+    expect((await lstat(join(upper, 'usr/bin/sh'))).isCharacterDevice()).toBe(true);
+    expect((await lstat(join(upper, 'alias'))).ino).toBe((await lstat(join(upper, 'usr/bin/tool'))).ino);
+    expect((await lstat(join(upper, 'bin')).catch(() => undefined))).toBeUndefined();
+  });
+
+  it('refuses symlink loops', async () => {
+    await expectRefused([{ name: 'a', type: 'symlink', linkname: 'b' }, { name: 'b', type: 'symlink', linkname: 'a' }, { name: 'a/x', content: 'x' }]);
+    await expectRefused([{ name: 'self', type: 'symlink', linkname: './self/' }, { name: 'self/x', content: 'x' }]);
   });
 
   it('refuses hard links to host files or out of the root', async () => {
@@ -174,8 +228,9 @@ describe('hostile layers', () => {
     await expectRefused([{ name: 'a/.wh..', content: '' }]);
     await expectRefused([{ name: '.wh.', content: '' }]);
     await expectRefused([{ name: '.wh.d/file', content: '' }]);
-    await expectRefused([{ name: 's', type: 'symlink', linkname: sentinel }, { name: 's/.wh.secret', content: '' }]);
-    await expectRefused([{ name: 's', type: 'symlink', linkname: sentinel }, { name: 's/.wh..wh..opq', content: '' }]);
+    // Through a symlink, a whiteout resolves inside the image (where there is nothing to hide).
+    await expectContained([{ name: 's', type: 'symlink', linkname: sentinel }, { name: 's/.wh.secret', content: '' }], undefined, {});
+    await expectContained([{ name: 's', type: 'symlink', linkname: sentinel }, { name: 's/.wh..wh..opq', content: '' }], undefined, {});
   });
 
   it('replaces a symlink by a directory or file entry instead of changing what it points at', async () => {

@@ -4,10 +4,12 @@
  *
  * Safety rules — a hostile layer must not create, change or delete anything outside the upper dir:
  * - names are resolved lexically (layer-path.ts); `..` above the root refuses the layer;
- * - no symlink is ever traversed: every directory on an entry's path must be a real directory in the overlay's
- *   merged view (upper first, then the lowers, honouring whiteouts and opaque dirs); a symlink there refuses the
- *   layer, whether it came from this layer or a lower one;
- * - the last component is never followed either: an existing object is unlinked (or, for a directory, removed
+ * - symlinks among an entry's parent directories are resolved by hand, scoped to the image root as securejoin does:
+ *   an absolute target starts at the image root, `..` stops there, lookups follow the overlay's merged view (upper
+ *   first, then the lowers, honouring whiteouts and opaque dirs). A layer can write through `/bin -> usr/bin`, and
+ *   a symlink to `/etc` or `../../..` only ever leads back into the image. The file system is then only asked
+ *   about real directories: the resolved path is re-checked to hold no symlink before anything is written;
+ * - the last component is never followed: an existing object is unlinked (or, for a directory, removed
  *   recursively, which does not follow symlinks) before a new one is made; files are opened O_CREAT|O_EXCL|
  *   O_NOFOLLOW and their owner and mode are set on the open descriptor; symlinks get lchown/lutimes;
  * - hard links point at objects resolved by the same rules; a target found only in a lower layer is copied up;
@@ -49,6 +51,10 @@ import { RAW_XATTR_PREFIX } from './pax-xattrs.js';
 const OPAQUE_XATTR = 'trusted.overlay.opaque';
 /** Xattrs that steer overlayfs itself (opaque, redirect, metacopy, origin); a layer may not set them directly. */
 const OVERLAY_XATTR_PREFIXES = ['trusted.overlay.', 'user.overlay.'];
+/** Linux's limit on symlinks followed in one path resolution (ELOOP). */
+const MAX_SYMLINK_HOPS = 40;
+/** Components one resolution may visit: bounds the work a chain of long symlink targets can cause. */
+const MAX_RESOLVE_STEPS = 8192;
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
@@ -93,10 +99,10 @@ export class LayerWriter {
       this.dirTimes.set('', timesOf(header));
       return;
     }
-    const parentParts = parts.slice(0, -1);
-    for (const component of parentParts) {
+    for (const component of parts.slice(0, -1)) {
       if (whiteoutOf(component, entry).kind !== 'none') throw invalidLayer(`layer entry "${entry}" has a whiteout as a directory on its path`, { entry });
     }
+    const parentParts = this.resolveDir(parts.slice(0, -1), entry);
     const whiteout = whiteoutOf(base, entry);
     if (whiteout.kind === 'opaque') {
       const dir = this.ensureDir(parentParts, entry, false);
@@ -109,7 +115,7 @@ export class LayerWriter {
     }
     const dir = this.ensureDir(parentParts, entry, true);
     if (dir === undefined) throw new Error(`unreachable: ensureDir created no parent for "${entry}"`);
-    await this.writeObject(parts, join(dir, base), header, body);
+    await this.writeObject([...parentParts, base], join(dir, base), header, body);
   }
 
   /** Sets the directory times recorded during the unpack; call once after the last entry. */
@@ -165,7 +171,10 @@ export class LayerWriter {
         return;
       }
       case 'link': {
-        const targetParts = entryComponents(header.linkname ?? '', entry);
+        const linkParts = entryComponents(header.linkname ?? '', entry);
+        const linkBase = linkParts[linkParts.length - 1];
+        if (linkBase === undefined) throw invalidLayer(`layer entry "${entry}" is a hard link to the image root`, { entry });
+        const targetParts = [...this.resolveDir(linkParts.slice(0, -1), entry), linkBase];
         if (targetParts.join('/') === rel) throw invalidLayer(`layer entry "${entry}" is a hard link to itself`, { entry });
         const target = await this.upperObjectFor(targetParts, entry);
         const current = lstatOrUndefined(path);
@@ -196,10 +205,44 @@ export class LayerWriter {
   }
 
   /**
-   * Makes sure the directory `parts` exists as a real directory in the upper dir and returns its path. A directory
+   * The real path of directory `parts` in the merged view, symlinks on the way followed inside the image root (see
+   * the safety rules above). Every component of the result is a directory in the merged view, or absent (to be
+   * created); a file on the way, too many symlinks or too long a resolution refuses the layer.
+   */
+  private resolveDir(parts: string[], entry: string): string[] {
+    if (this.upperDirs.has(parts.join('/'))) return parts;
+    const resolved: string[] = [];
+    const pending = [...parts];
+    let hops = 0;
+    let steps = 0;
+    for (let component = pending.shift(); component !== undefined; component = pending.shift()) {
+      if (++steps > MAX_RESOLVE_STEPS) throw invalidLayer(`layer entry "${entry}": resolving its directory visits more than ${MAX_RESOLVE_STEPS} path components`, { entry });
+      if (component === '' || component === '.') continue;
+      if (component === '..') {
+        // At the image root, `..` is the root again, as for a process chrooted there.
+        resolved.pop();
+        continue;
+      }
+      const candidate = [...resolved, component];
+      const found = this.lookup(candidate, entry);
+      if (found?.st.isSymbolicLink() === true) {
+        if (++hops > MAX_SYMLINK_HOPS) throw invalidLayer(`layer entry "${entry}": more than ${MAX_SYMLINK_HOPS} symlinks on its path`, { entry });
+        const target = readlinkSync(found.path, 'utf8');
+        if (target.startsWith('/')) resolved.length = 0;
+        pending.unshift(...target.split('/'));
+        continue;
+      }
+      if (found !== undefined && !found.st.isDirectory()) throw this.notADirectory(entry, candidate.join('/'), found.st);
+      resolved.push(component);
+    }
+    return resolved;
+  }
+
+  /**
+   * Makes sure the directory `parts` (resolved: no symlinks) exists as a real directory in the upper dir and returns its path. A directory
    * the merged view shows only in a lower layer is created in the upper dir with the lower one's owner, mode, xattrs
    * and times (what overlayfs' copy-up does). Absent everywhere: created 0755 root-owned as tar does, or, with
-   * `create` false, undefined. A symlink or non-directory on the way refuses the layer.
+   * `create` false, undefined. A symlink or non-directory on the way (which resolveDir rules out) refuses the layer.
    */
   private ensureDir(parts: string[], entry: string, create: boolean): string | undefined {
     if (this.upperDirs.has(parts.join('/'))) return join(this.upper, ...parts);
@@ -246,8 +289,8 @@ export class LayerWriter {
 
   /**
    * What the merged view (upper, then lowers topmost first) shows at `parts`, or undefined. Walks one component at a
-   * time and only descends into real directories, so no lstat here passes through a symlink; a symlink or file on
-   * the way refuses the layer.
+   * time and only descends into real directories, so no lstat here passes through a symlink; a symlink or file
+   * before the last component refuses the layer (callers pass resolved paths, so this is a second line of defence).
    */
   private lookup(parts: string[], entry: string): Found | undefined {
     let layers = [this.upper, ...this.lowers];
@@ -359,7 +402,7 @@ export class LayerWriter {
   }
 
   private notADirectory(entry: string, rel: string, st: Stats): Error {
-    const what = st.isSymbolicLink() ? 'a symlink; berth does not follow symlinks while unpacking' : 'not a directory';
+    const what = st.isSymbolicLink() ? 'a symlink where a resolved path must hold none' : 'not a directory';
     return invalidLayer(`layer entry "${entry}" lies under "${rel}", which is ${what}: the layer is refused`, { entry, path: rel });
   }
 }
