@@ -122,7 +122,8 @@ async function main(): Promise<void> {
     const b = valueOr(berth, undefined);
     const f = median(floor);
     printTable(`pull ${(uncompressed / MiB).toFixed(0)} MiB / ${layers.length} layers ` +
-      `(${(compressed / MiB).toFixed(0)} MiB gzip), ${iterations} iterations after ${warmup} warm-up, fresh root each`, [
+      `(${(compressed / MiB).toFixed(0)} MiB gzip), ${iterations} iterations after ${warmup} warm-up, ` +
+      'fresh root each', [
       { metric: 'pull median', unit: 'ms', berth: b && median(b), containerd: c && median(c) },
       { metric: 'pull p90', unit: 'ms', berth: b && p90(b), containerd: c && p90(c) },
       { metric: 'pull median / floor', unit: 'x', berth: b && median(b) / f, containerd: c && median(c) / f },

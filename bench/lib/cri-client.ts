@@ -88,7 +88,8 @@ export class CriClient {
   }
 
   async runPodSandbox(config: PodSandboxConfig): Promise<string> {
-    const res = await this.unary<RunPodSandboxResponse__Output>('RunPodSandbox', (o, cb) => this.runtime.runPodSandbox({ config }, o, cb));
+    const res = await this.unary<RunPodSandboxResponse__Output>('RunPodSandbox', (o, cb) =>
+      this.runtime.runPodSandbox({ config }, o, cb));
     return res.pod_sandbox_id;
   }
 
@@ -102,7 +103,8 @@ export class CriClient {
       this.runtime.removePodSandbox({ pod_sandbox_id: podSandboxId }, o, cb));
   }
 
-  async createContainer(podSandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig): Promise<string> {
+  async createContainer(podSandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig):
+    Promise<string> {
     const res = await this.unary<CreateContainerResponse__Output>('CreateContainer', (o, cb) =>
       this.runtime.createContainer({ pod_sandbox_id: podSandboxId, config, sandbox_config: sandboxConfig }, o, cb));
     return res.container_id;

@@ -78,5 +78,6 @@ export async function waitForSocket(daemon: DaemonProcess, socket: string, timeo
     if (await canConnect(socket)) return;
     await sleep(50);
   }
-  throw new Error(`${daemon.commandLine}: did not listen on ${socket} within ${timeoutMs} ms; log ${daemon.logFile}:\n${daemon.logTail()}`);
+  throw new Error(`${daemon.commandLine}: did not listen on ${socket} within ${timeoutMs} ms; ` +
+    `log ${daemon.logFile}:\n${daemon.logTail()}`);
 }

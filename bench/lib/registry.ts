@@ -67,7 +67,8 @@ export async function startRegistry(parentDir = '/var/tmp'): Promise<LocalRegist
 
   const pushBlob = async (repo: string, digest: string, body: Buffer): Promise<void> => {
     if ((await fetch(`${url}/v2/${repo}/blobs/${digest}`, { method: 'HEAD' })).ok) return;
-    const started = await check(await fetch(`${url}/v2/${repo}/blobs/uploads/`, { method: 'POST' }), `start upload of ${digest}`);
+    const started = await check(await fetch(`${url}/v2/${repo}/blobs/uploads/`, { method: 'POST' }),
+      `start upload of ${digest}`);
     const location = new URL(started.headers.get('location') ?? '', url);
     location.searchParams.set('digest', digest);
     await check(await fetch(location, {

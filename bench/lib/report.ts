@@ -24,9 +24,11 @@ export function ratio(berth: number | undefined, containerd: number | undefined)
 /** The comparison table every bench prints: metric, berth, containerd, ratio (berth/containerd). */
 export function formatTable(title: string, rows: ResultRow[], notes: string[] = []): string {
   const header = ['metric', 'berth', 'containerd', 'ratio'];
-  const cells = rows.map((r) => [r.metric, formatValue(r.berth, r.unit), formatValue(r.containerd, r.unit), ratio(r.berth, r.containerd)]);
+  const cells = rows.map((r) =>
+    [r.metric, formatValue(r.berth, r.unit), formatValue(r.containerd, r.unit), ratio(r.berth, r.containerd)]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
-  const line = (c: string[]): string => c.map((v, i) => (i === 0 ? v.padEnd(widths[i] as number) : v.padStart(widths[i] as number))).join('  ');
+  const line = (c: string[]): string =>
+    c.map((v, i) => (i === 0 ? v.padEnd(widths[i] as number) : v.padStart(widths[i] as number))).join('  ');
   return [
     `== ${title}`,
     line(header),
