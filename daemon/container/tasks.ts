@@ -1,7 +1,9 @@
 import { execa } from 'execa';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { RuntimeHandlerConfig } from '../../config/types.js';
 import { connectShim, isShimError, readExitStatus, startShim, type ExitStatus, type ShimClient } from '../../shim/client.js';
+import { bundlePaths } from '../../shim/protocol.js';
 import { BerthError } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
 import { shimFailure } from './shim-errors.js';
@@ -53,7 +55,9 @@ export class Tasks {
         tty: spec.tty,
       });
     } catch (err) {
-      throw shimFailure(err, `creating container ${spec.id} with ${spec.runtime.path}`);
+      // The bundle, and the shim's log in it, is removed after a failed create: keep the log's end in the error.
+      const shimLog = await tail(bundlePaths(spec.bundle).shimLog, 1024);
+      throw shimFailure(err, `creating container ${spec.id} with ${spec.runtime.path}${shimLog ? ` (shim log: ${shimLog})` : ''}`);
     }
     this.adopt(spec.id, client);
     return (await client.state()).pid;
@@ -129,5 +133,23 @@ export class Tasks {
       this.logger.debug({ id, socket: path.basename(client.socketPath) }, 'shim connection closed');
       this.events.onGone(id);
     });
+  }
+}
+
+/** The last `bytes` of a file, trimmed; "" when it does not exist. */
+async function tail(file: string, bytes: number): Promise<string> {
+  try {
+    const handle = await open(file, 'r');
+    try {
+      const { size } = await handle.stat();
+      const buf = Buffer.alloc(Math.min(size, bytes));
+      await handle.read(buf, 0, buf.length, size - buf.length);
+      return buf.toString('utf8').trim();
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw err;
   }
 }
