@@ -288,7 +288,8 @@ describe('hostile layers', () => {
         if (result.key !== undefined && layers < 40) parent = result.key;
         expect(await describeOutside()).toBe(before);
       }),
-      { numRuns: 300 },
+      // BERTH_FUZZ_RUNS=3000 for a longer hunt (about 45 s).
+      { numRuns: Number(process.env['BERTH_FUZZ_RUNS'] ?? 300) },
     );
   });
 });
