@@ -24,7 +24,7 @@ describe('CRI pod sandboxes', () => {
     const target = { url: registry.url };
     busybox = await pushImage(target, 'e2e/busybox', '1', await busyboxImage());
     const pause = await pushImage(target, 'e2e/pause', '1', await busyboxImage({ config: { Entrypoint: ['sleep', '2147483647'] } }));
-    daemon = await startBerthd({ config: { cri: { sandbox_image: pause.reference } } });
+    daemon = await startBerthd({ config: { cri: { sandbox_image: pause.reference, runtimes: { 'runc-abs': { path: '/usr/sbin/runc', args: [] } } } } });
     await writeE2eCniConfig(daemon);
     await daemon.image.PullImage({ image: { image: busybox.reference } });
   });
@@ -121,6 +121,26 @@ describe('CRI pod sandboxes', () => {
     await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: id });
   });
 
+  it('applies pod sysctls in the pod namespaces and runs pods under another configured runtime handler', async () => {
+    const config = podConfig('sysctl', {
+      linux: {
+        cgroup_parent: '/berth-e2e',
+        sysctls: { 'net.ipv4.ip_unprivileged_port_start': '80', 'kernel.shm_rmid_forced': '1' },
+        security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } },
+      },
+    });
+    const { pod_sandbox_id: id } = await daemon.runtime.RunPodSandbox({ config, runtime_handler: 'runc-abs' });
+    expect((await daemon.runtime.PodSandboxStatus({ pod_sandbox_id: id })).status?.runtime_handler).toBe('runc-abs');
+    const c = await runContainer(daemon.runtime, id, config, containerConfig('s', busybox.reference, ['sleep', '1000']));
+    const out = await daemon.runtime.ExecSync({
+      container_id: c,
+      cmd: ['cat', '/proc/sys/net/ipv4/ip_unprivileged_port_start', '/proc/sys/kernel/shm_rmid_forced'],
+      timeout: 10,
+    });
+    expect(out.stdout.toString().split('\n')).toEqual(['80', '1', '']);
+    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: id });
+  });
+
   it('returns the same id for a retried RunPodSandbox and AlreadyExists for another config under the name', async () => {
     const config = podConfig('retry');
     const [first, second] = await Promise.all([daemon.runtime.RunPodSandbox({ config }), daemon.runtime.RunPodSandbox({ config })]);
@@ -135,6 +155,7 @@ describe('CRI pod sandboxes', () => {
     const handler = await grpcFailure(daemon.runtime.RunPodSandbox({ config: podConfig('h'), runtime_handler: 'nope' }));
     expect(handler.code).toBe(GrpcStatus.INVALID_ARGUMENT);
     expect(handler.details).toContain('"runc"');
+    expect(handler.details).toContain('"runc-abs"');
     expect((await grpcFailure(daemon.runtime.RunPodSandbox({ config: { hostname: 'x' } }))).code).toBe(GrpcStatus.INVALID_ARGUMENT);
     expect((await grpcFailure(daemon.runtime.PodSandboxStatus({ pod_sandbox_id: 'f'.repeat(64) }))).code).toBe(GrpcStatus.NOT_FOUND);
     const mismatch = await grpcFailure(daemon.runtime.RunPodSandbox({ config: podConfig('slice', { linux: { cgroup_parent: 'kubepods.slice' } }) }));
