@@ -26,8 +26,17 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
   }
 }
 
-const snapshotKeys = async (root: string): Promise<string[]> =>
-  Object.keys((JSON.parse(await readFile(join(root, 'snapshots', 'metadata.json'), 'utf8')) as { snapshots: object }).snapshots);
+/** Keys in the snapshotter's metadata file (absent until its first snapshot). */
+async function snapshotKeys(root: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(join(root, 'snapshots', 'metadata.json'), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return Object.keys((JSON.parse(text) as { snapshots: object }).snapshots);
+}
 
 let registry: TestRegistry;
 let proxy: StallingProxy;
@@ -60,6 +69,9 @@ describe('a pull that does not finish', () => {
     proxy.stall.add(big);
     const pulling = daemon.image.PullImage({ image: { image: reference } }).catch((err: unknown) => err);
     await until('the big layer to start downloading', () => (proxy.sent.get(big) ?? 0) > 0);
+    // Kill once the bottom layer is committed, so the crash leaves a snapshot no image names.
+    const root = daemon.root;
+    await until('the bottom layer to be unpacked', async () => (await snapshotKeys(root)).includes(image.diffIds[0] as string));
     await daemon.kill();
     expect(((await pulling) as ServiceError).code).toBe(GrpcStatus.UNAVAILABLE);
 
