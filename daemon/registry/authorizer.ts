@@ -18,6 +18,8 @@ export interface AuthTarget {
   repository: string;
   scope: string;
   tls: TlsOptions;
+  /** The host's configured proxy, used for the token realm too. */
+  proxy?: string;
   signal?: AbortSignal;
 }
 
@@ -102,13 +104,14 @@ export class Authorizer {
     const commonHeaders = { 'user-agent': this.userAgent, accept: 'application/json' };
     const sameOrigin = realm.origin === target.origin;
     const tls = sameOrigin ? target.tls : { ca: target.tls.ca, skipVerify: false, clientCerts: [] };
+    const proxy = target.proxy !== undefined ? { proxy: target.proxy } : {};
     let res;
     if (auth?.identityToken) {
       const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: auth.identityToken, client_id: 'berth', ...(service && { service }) });
       form.set('scope', scopes.join(' '));
       res = await this.transport.request({
         method: 'POST', url: realm, commonHeaders, headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: form.toString(), tls, timeoutMs: this.timeoutMs, maxRedirects: 3,
+        body: form.toString(), tls, timeoutMs: this.timeoutMs, maxRedirects: 3, ...proxy,
       });
     } else {
       const url = new URL(realm);
@@ -116,7 +119,7 @@ export class Authorizer {
       for (const scope of scopes) url.searchParams.append('scope', scope);
       const basic = basicCredentials(auth);
       const headers = basic === undefined ? {} : { authorization: `Basic ${Buffer.from(`${basic.username}:${basic.password}`).toString('base64')}` };
-      res = await this.transport.request({ method: 'GET', url, commonHeaders, headers, tls, timeoutMs: this.timeoutMs, maxRedirects: 3 });
+      res = await this.transport.request({ method: 'GET', url, commonHeaders, headers, tls, timeoutMs: this.timeoutMs, maxRedirects: 3, ...proxy });
     }
 
     const status = res.statusCode ?? 0;

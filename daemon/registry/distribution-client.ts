@@ -18,6 +18,8 @@ export interface DistributionClientOptions {
   /** How long one request may wait for response headers before the next host is tried. */
   responseTimeoutMs?: number;
   userAgent?: string;
+  /** Where HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read; default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 const MANIFEST_TYPES: readonly string[] = [MediaType.ociIndex, MediaType.dockerManifestList, MediaType.ociManifest, MediaType.dockerManifest];
@@ -34,7 +36,7 @@ const FALLBACK_KINDS: ReadonlySet<ErrorKind> = new Set(['NotFound', 'Unavailable
  * host might not (unreachable, 404, refused credentials) hands over to the next.
  */
 export class DistributionClient implements RegistryClient {
-  private readonly transport = new HttpTransport();
+  private readonly transport: HttpTransport;
   private readonly authorizer: Authorizer;
   private readonly timeoutMs: number;
   private readonly userAgent: string;
@@ -42,6 +44,7 @@ export class DistributionClient implements RegistryClient {
   private readonly plainHttp = new Set<string>();
 
   constructor(private readonly options: DistributionClientOptions) {
+    this.transport = new HttpTransport(options.env);
     this.timeoutMs = options.responseTimeoutMs ?? 30_000;
     this.userAgent = options.userAgent ?? 'berth/0.1';
     this.authorizer = new Authorizer(this.transport, this.userAgent, this.timeoutMs);
@@ -122,6 +125,7 @@ export class DistributionClient implements RegistryClient {
       repository: ref.path,
       scope: `repository:${ref.path}:pull`,
       tls: host,
+      ...(host.proxy !== undefined && { proxy: host.proxy }),
       ...(opts.signal && { signal: opts.signal }),
     };
     const auth = credentialsFor(origin, opts.auth);
@@ -139,6 +143,7 @@ export class DistributionClient implements RegistryClient {
           timeoutMs: this.timeoutMs,
           connectTimeoutMs: host.dialTimeoutMs,
           maxRedirects: MAX_REDIRECTS,
+          ...(host.proxy !== undefined && { proxy: host.proxy }),
         });
       } catch (err) {
         if (err instanceof NetworkError && err.isPlainHttpAnswer && host.httpFallback && url.protocol === 'https:') {

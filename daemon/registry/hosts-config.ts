@@ -24,6 +24,8 @@ export interface RegistryHost {
   clientCerts: ClientCert[];
   /** How long a TCP connect may take before the next host is tried (dial_timeout). */
   dialTimeoutMs: number;
+  /** HTTP proxy URL for this host; without it the environment's HTTPS_PROXY / HTTP_PROXY / NO_PROXY apply. */
+  proxy?: string;
   headers: Record<string, string[]>;
   /** Retry over plain HTTP when the host answers TLS with HTTP (registries on localhost, as containerd does). */
   httpFallback: boolean;
@@ -124,6 +126,7 @@ export async function parseHostsToml(text: string, file: string, domain: string)
       ca: await Promise.all(pathsOf(table.ca, `${where}.ca`, bad).map((p) => readConfigFile(p, dirname(file), `${where}.ca`, bad))),
       clientCerts: await clientCertsOf(table.client, `${where}.client`, dirname(file), bad),
       dialTimeoutMs: dialTimeoutOf(table.dial_timeout, `${where}.dial_timeout`, bad),
+      ...(table.proxy !== undefined && { proxy: proxyOf(table.proxy, `${where}.proxy`, bad) }),
       headers: headersOf(table.header, `${where}.header`, bad),
       httpFallback: false,
       mirror: parsed.host !== ownHost,
@@ -209,6 +212,18 @@ async function readConfigFile(path: string, baseDir: string, where: string, bad:
   } catch (err) {
     return bad(`${where}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
+}
+
+function proxyOf(value: unknown, where: string, bad: (why: string) => never): string {
+  if (typeof value !== 'string') return bad(`${where} must be a URL such as "http://proxy.example:3128"`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return bad(`${where}: "${value}" is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') bad(`${where}: only http and https proxies are supported`);
+  return value;
 }
 
 function dialTimeoutOf(value: unknown, where: string, bad: (why: string) => never): number {

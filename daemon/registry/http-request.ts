@@ -6,6 +6,7 @@ import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { BerthError } from '../errors/errors.js';
 import type { ClientCert } from './hosts-config.js';
+import { proxyAuthorization, proxyFor, TunnelingAgent } from './proxy.js';
 
 /**
  * HTTP(S) requests to registries over node:http(s): unlike the built-in fetch, they take per-host CA bundles,
@@ -35,6 +36,8 @@ export interface HttpRequest {
   connectTimeoutMs?: number;
   /** Redirects to follow (0 to return a 3xx as is). */
   maxRedirects: number;
+  /** The host's configured proxy (hosts.toml); without it the environment decides, per hop. */
+  proxy?: string;
 }
 
 /** Every registry round trip (each redirect hop too), for debugging pulls without logging in the hot path. */
@@ -51,6 +54,9 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 export class HttpTransport {
   private readonly agents = new Map<string, http.Agent>();
+
+  /** `env` is where HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read. */
+  constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
 
   async request(req: HttpRequest): Promise<IncomingMessage> {
     let url = req.url;
@@ -80,8 +86,24 @@ export class HttpTransport {
     const { signal, timeoutMs, connectTimeoutMs, tls } = req;
     signal?.throwIfAborted();
     const secure = url.protocol === 'https:';
-    const agent = this.agentFor(secure, tls);
-    const lib = secure ? https : http;
+    const proxy = proxyFor(url, req.proxy, this.env);
+    let options: http.RequestOptions;
+    let lib: typeof http | typeof https;
+    if (proxy !== undefined && !secure) {
+      // Plain HTTP through a proxy: the request line carries the absolute URL.
+      const proxyAuth = proxyAuthorization(proxy);
+      lib = proxy.protocol === 'https:' ? https : http;
+      options = {
+        host: proxy.hostname,
+        port: proxy.port || (proxy.protocol === 'https:' ? 443 : 80),
+        path: url.href,
+        headers: { ...headers, host: url.host, ...(proxyAuth && { 'proxy-authorization': proxyAuth }) },
+        agent: this.agentFor(proxy.protocol === 'https:', tls, undefined),
+      };
+    } else {
+      lib = secure ? https : http;
+      options = { headers, agent: this.agentFor(secure, tls, proxy) };
+    }
     const started = performance.now();
     const publish = (event: Omit<RegistryRequestEvent, 'method' | 'url' | 'durationMs'>) => {
       if (registryRequestChannel.hasSubscribers) {
@@ -89,7 +111,7 @@ export class HttpTransport {
       }
     };
     return new Promise((resolvePromise, reject) => {
-      const outgoing = lib.request(url, { method, headers, agent, signal });
+      const outgoing = 'path' in options ? lib.request({ ...options, method, signal }) : lib.request(url, { ...options, method, signal });
       const timer = setTimeout(() => {
         outgoing.destroy(new BerthError('DeadlineExceeded', `registry host ${url.host} sent no response within ${timeoutMs / 1000}s`, { context: { url: url.href } }));
       }, timeoutMs);
@@ -119,18 +141,18 @@ export class HttpTransport {
     });
   }
 
-  private agentFor(secure: boolean, tls: TlsOptions): http.Agent {
-    const key = secure ? `https|${tls.skipVerify}|${fingerprint([...tls.ca, ...tls.clientCerts.flatMap((c) => [c.cert, c.key])])}` : 'http';
+  /** One keep-alive agent per TLS setting and tunnel proxy. */
+  private agentFor(secure: boolean, tls: TlsOptions, tunnel: URL | undefined): http.Agent {
+    const key = secure ? `https|${tls.skipVerify}|${fingerprint([...tls.ca, ...tls.clientCerts.flatMap((c) => [c.cert, c.key])])}|${tunnel?.href ?? ''}` : 'http';
     let agent = this.agents.get(key);
     if (agent === undefined) {
-      agent = secure
-        ? new https.Agent({
-            keepAlive: true,
-            rejectUnauthorized: !tls.skipVerify,
-            ...(tls.ca.length > 0 && { ca: [...rootCertificates, ...tls.ca.map((b) => b.toString('utf8'))] }),
-            ...(tls.clientCerts.length > 0 && { cert: tls.clientCerts.map((c) => c.cert), key: tls.clientCerts.map((c) => c.key) }),
-          })
-        : new http.Agent({ keepAlive: true });
+      const options: https.AgentOptions = {
+        keepAlive: true,
+        rejectUnauthorized: !tls.skipVerify,
+        ...(tls.ca.length > 0 && { ca: [...rootCertificates, ...tls.ca.map((b) => b.toString('utf8'))] }),
+        ...(tls.clientCerts.length > 0 && { cert: tls.clientCerts.map((c) => c.cert), key: tls.clientCerts.map((c) => c.key) }),
+      };
+      agent = !secure ? new http.Agent({ keepAlive: true }) : tunnel ? new TunnelingAgent(tunnel, options) : new https.Agent(options);
       this.agents.set(key, agent);
     }
     return agent;

@@ -12,6 +12,7 @@ import { DistributionClient } from '../../daemon/registry/distribution-client.js
 import type { RegistryRequestEvent } from '../../daemon/registry/http-request.js';
 import { selfSignedCert, type TestCert } from '../fixtures/certs.js';
 import { busyboxImage, descriptorOf, pushImage, type PushedImage } from '../fixtures/images.js';
+import { startForwardProxy } from '../fixtures/forward-proxy.js';
 import { startRecordingProxy, type ProxyOptions, type RecordingProxy } from '../fixtures/recording-proxy.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
 import { rejectionOf } from '../fixtures/rejection.js';
@@ -47,7 +48,7 @@ beforeAll(async () => {
   registry = await startRegistry();
   work = await mkdtemp(join(tmpdir(), 'berth-transport-'));
   certsD = join(work, 'certs.d');
-  serverCert = await selfSignedCert(work, 'registry', { ipSan: '127.0.0.1' });
+  serverCert = await selfSignedCert(work, 'registry', { san: 'IP:127.0.0.1,DNS:registry.example' });
   clientCert = await selfSignedCert(work, 'kubelet-node');
   pushed = await pushImage(registry, 'app', 'v1', await busyboxImage());
 });
@@ -187,6 +188,41 @@ describe('registry transport', () => {
     } finally {
       for (const s of sockets) s.destroy();
       stall.close();
+    }
+  });
+
+  it('goes through the proxy of hosts.toml or the environment, tunnelling TLS with CONNECT', async () => {
+    const tls = await proxy({ tls: { key: serverCert.key, cert: serverCert.cert } });
+    const tlsPort = Number(new URL(tls.url).port);
+    const registryPort = Number(new URL(registry.url).port);
+    // The proxy resolves registry.example: plain HTTP to the registry, TLS (port 443) to the TLS front.
+    const forward = await startForwardProxy((host, port) => ({ host: '127.0.0.1', port: host === 'registry.example' ? (port === 443 ? tlsPort : registryPort) : port }));
+    try {
+      await hostsToml('plain.example', `server = "${registry.url}"\nproxy = "${forward.url}"\n`);
+      expect((await client().resolve(parseReference('plain.example/app:v1'))).digest).toBe(pushed.manifest.digest);
+      expect(forward.requests[0]).toMatchObject({ method: 'HEAD', target: `${registry.url}/v2/app/manifests/v1?ns=plain.example` });
+
+      await hostsToml('registry.example', `server = "https://registry.example"\nca = "${serverCert.certFile}"\n`);
+      await hostsToml('insecure.example', `server = "http://registry.example"\n`);
+      const viaEnv = new DistributionClient({ configPath: certsD, maxManifestBytes: 4 << 20, env: { HTTPS_PROXY: forward.url, HTTP_PROXY: forward.url } });
+      clients.push(viaEnv);
+      forward.requests.length = 0;
+      expect((await viaEnv.resolve(parseReference('registry.example/app:v1'))).digest).toBe(pushed.manifest.digest);
+      expect(forward.requests[0]).toMatchObject({ method: 'CONNECT', target: 'registry.example:443' });
+      expect(tls.requests.at(-1)?.url).toBe('/v2/app/manifests/v1');
+      await buffer(await viaEnv.fetch(parseReference('insecure.example/app:v1'), descriptorOf(pushed.config)));
+      expect(forward.requests.at(-1)?.target).toBe(`http://registry.example/v2/app/blobs/${pushed.config.digest}?ns=insecure.example`);
+
+      // A dead proxy shows in the error; NO_PROXY skips it (and the name then resolves nowhere).
+      for (const [noProxy, viaDeadProxy] of [['', true], ['registry.example', false]] as const) {
+        const c = new DistributionClient({ configPath: certsD, maxManifestBytes: 4 << 20, env: { HTTPS_PROXY: 'http://127.0.0.1:1', NO_PROXY: noProxy } });
+        clients.push(c);
+        const err = await rejectionOf(c.resolve(parseReference('registry.example/app:v1')));
+        expect(isBerthError(err, 'Unavailable')).toBe(true);
+        expect(err.message.includes('proxy 127.0.0.1:1 is unreachable')).toBe(viaDeadProxy);
+      }
+    } finally {
+      await forward.stop();
     }
   });
 });
