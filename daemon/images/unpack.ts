@@ -93,11 +93,17 @@ export class Unpacker {
         await this.snapshotter.remove(key);
       }
     } catch (err) {
-      await this.snapshotter.remove(key).catch((cleanupErr: unknown) => {
-        // The failure that matters is `err`; the leftover is collected by GC as an extract- snapshot.
-        if (err instanceof Error) err.message += ` (and removing snapshot ${key} failed: ${String(cleanupErr)})`;
-      });
-      throw asBerthError(err, `unpacking ${where}`);
+      const failure = asBerthError(err, `unpacking ${where}`);
+      try {
+        await this.snapshotter.remove(key);
+      } catch (cleanupErr) {
+        // The layer's failure is what the caller must see; the extract- snapshot is swept by garbage collection.
+        throw new BerthError(failure.kind, `${failure.message} (snapshot ${key} is left for garbage collection: ${String(cleanupErr)})`, {
+          cause: failure,
+          context: { ...failure.context },
+        });
+      }
+      throw failure;
     }
   }
 }
