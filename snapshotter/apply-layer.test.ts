@@ -278,6 +278,15 @@ describe('applyLayer', () => {
     expect((err as Error).message).toContain('max_layer_entries');
   });
 
+  it('reports a failing last entry of a tar that lacks the end-of-archive blocks', async () => {
+    await snapshotter.prepare('short');
+    const target = { upperDir: await snapshotter.upperDir('short'), lowerDirs: [] };
+    const tarball = await buildTar([{ name: 'h', type: 'link', linkname: 'missing' }]);
+    const withoutEnd = tarball.subarray(0, tarball.length - 1024);
+    expect(withoutEnd.subarray(-512).some((byte) => byte !== 0)).toBe(true);
+    await expect(applyLayer(Readable.from([withoutEnd]), target, LIMITS)).rejects.toMatchObject({ code: 'InvalidLayer' });
+  });
+
   it('refuses zstd layers and corrupt tars clearly', async () => {
     await snapshotter.prepare('odd');
     const target = { upperDir: await snapshotter.upperDir('odd'), lowerDirs: [] };

@@ -64,8 +64,8 @@ export async function applyLayer(layer: AsyncIterable<Uint8Array>, target: Apply
   // which would re-raise the error after the pipeline has stopped listening.
   const stop = new AbortController();
   let entryError: unknown;
-  // The entry being written; it always settles, and is awaited before returning so nothing writes into the
-  // snapshot after applyLayer has settled.
+  // The entry being written; it always settles (a failure lands in entryError), and is awaited before returning so
+  // nothing writes into the snapshot after applyLayer has settled.
   let writing: Promise<void> = Promise.resolve();
   extract.on('entry', (parsed, body, next) => {
     const header = parsed as LayerHeader;
@@ -87,14 +87,18 @@ export async function applyLayer(layer: AsyncIterable<Uint8Array>, target: Apply
   });
 
   const signal = options.signal === undefined ? stop.signal : AbortSignal.any([stop.signal, options.signal]);
+  let failure: unknown;
   try {
     // tar-stream's extractor is a streamx Writable, which Node's pipeline drives like its own.
     await pipeline(layer, decompress, meter, extract as unknown as NodeJS.WritableStream, { signal });
   } catch (err) {
-    throw entryError ?? asCorruptLayer(err);
-  } finally {
-    await writing;
+    // An entry's failure aborts the pipeline, so it is the cause; otherwise the pipeline's own error is.
+    failure = entryError ?? asCorruptLayer(err);
   }
+  await writing;
+  // A tar without end-of-archive blocks can end while its last entry is still being written.
+  failure ??= entryError;
+  if (failure !== undefined) throw failure;
   writer.finish();
   return { diffID: `sha256:${hash.digest('hex')}`, size };
 }
