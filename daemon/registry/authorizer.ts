@@ -87,9 +87,11 @@ export class Authorizer {
       const fetching = this.fetchToken(target, challenge, auth);
       pending = fetching;
       this.tokens.set(key, fetching);
-      fetching.catch(() => {
+      // Expired and failed tokens leave the cache, so a long-running daemon does not keep every token it had.
+      const forget = () => {
         if (this.tokens.get(key) === fetching) this.tokens.delete(key);
-      });
+      };
+      fetching.then((t) => setTimeout(forget, Math.max(0, t.expiresAt - Date.now())).unref(), forget);
     }
     return (await untilAborted(pending, target.signal)).token;
   }
