@@ -90,8 +90,8 @@ async function main(): Promise<void> {
   try {
     const variants: Array<[string, readonly string[]]> = [
       ['no flags', []],
+      ['--max-semi-space-size=1', ['--max-semi-space-size=1']],
       [`SHIM_NODE_FLAGS (${SHIM_NODE_FLAGS.join(' ')})`, SHIM_NODE_FLAGS],
-      ['--max-semi-space-size=1 --optimize-for-size --single-threaded', ['--max-semi-space-size=1', '--optimize-for-size', '--single-threaded']],
     ];
     console.log(`${count} processes side by side, medians; PSS / USS in MiB`);
     const bare = await bareNodes();

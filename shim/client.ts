@@ -200,13 +200,15 @@ export interface StartShimOptions {
 }
 
 /**
- * Node flags for the shim. A 1 MiB young generation keeps a shim that relays a chatty container's logs from
- * growing its semi-spaces to 16 MiB each; no old-space cap, because a heap limit would turn a burst (a 16 MiB
- * exec result is ~22 MiB of base64) into a crashed shim and an orphaned container. Figures: docs/ARCHITECTURE.md.
+ * Node flags for the shim (measured with bench/shim-footprint.ts, figures in docs/ARCHITECTURE.md): a 1 MiB
+ * young generation stops a shim relaying a chatty container's logs from growing its semi-spaces to 16 MiB
+ * each; --single-threaded drops V8's helper threads and with them their malloc arenas; --optimize-for-size
+ * trades some speed the shim does not need for a smaller heap. Together they halve what a shim keeps after a
+ * log burst. No old-space cap: a heap limit would turn a burst (a 16 MiB exec result is ~22 MiB of base64)
+ * into a crashed shim and an orphaned container.
  */
-export const SHIM_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+export const SHIM_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--single-threaded', '--optimize-for-size'];
 
-/** dist/shim/main.js: beside this module once built; from the sources (tests), the built copy in dist/. */
 export function defaultShimPath(): string {
   const here = fileURLToPath(import.meta.url);
   return here.endsWith('.ts') ? fileURLToPath(new URL('../dist/shim/main.js', import.meta.url)) : fileURLToPath(new URL('./main.js', import.meta.url));
