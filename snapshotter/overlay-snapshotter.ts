@@ -93,13 +93,16 @@ export class OverlaySnapshotter implements Snapshotter {
   }
 
   async commit(name: string, key: string, labels?: Record<string, string>): Promise<void> {
-    const fs = await this.lock.run(async () => join(this.dirOf(this.committable(name, key)), 'fs'));
+    const synced = await this.lock.run(async () => this.committable(name, key));
     // The layer's files must be on disk before the metadata says the layer is complete: after a power loss a
     // committed snapshot with empty files would be reused by every later pull (containerd#8895). Synced outside
     // the lock, as syncfs can take seconds on a busy disk.
-    await execa('sync', ['--file-system', fs]);
+    await execa('sync', ['--file-system', join(this.dirOf(synced), 'fs')]);
     await this.lock.run(async () => {
       const record = this.committable(name, key);
+      if (record.id !== synced.id) {
+        throw new SnapshotError('FailedPrecondition', `snapshot "${key}" was removed and prepared again while it was being committed`, { context: { key, name } });
+      }
       const committed: SnapshotRecord = { ...record, kind: 'committed', createdAt: Date.now(), labels: labels ?? record.labels };
       await this.update((snapshots) => {
         delete snapshots[key];
