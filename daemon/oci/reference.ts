@@ -16,10 +16,10 @@ export interface ImageReference {
   digest?: Digest;
 }
 
-export const DEFAULT_DOMAIN = 'docker.io';
+const DEFAULT_DOMAIN = 'docker.io';
 const LEGACY_DEFAULT_DOMAIN = 'index.docker.io';
 const OFFICIAL_REPO_PREFIX = 'library/';
-export const DEFAULT_TAG = 'latest';
+const DEFAULT_TAG = 'latest';
 const MAX_NAME_LENGTH = 255;
 const TAG = /^[\w][\w.-]{0,127}$/;
 

@@ -174,7 +174,7 @@ function parseRealm(realm: string, target: AuthTarget): URL {
 }
 
 /** Username and password from either form the CRI's AuthConfig carries. */
-export function basicCredentials(auth: RegistryAuth | undefined): { username: string; password: string } | undefined {
+function basicCredentials(auth: RegistryAuth | undefined): { username: string; password: string } | undefined {
   if (auth === undefined) return undefined;
   if (auth.username) return { username: auth.username, password: auth.password ?? '' };
   if (auth.auth) {

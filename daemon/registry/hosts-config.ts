@@ -104,7 +104,7 @@ async function dockerCertFiles(dir: string): Promise<Buffer[] | undefined> {
   return Promise.all(crts.map((n) => readFile(join(dir, n))));
 }
 
-export async function parseHostsToml(text: string, file: string, domain: string): Promise<RegistryHost[]> {
+async function parseHostsToml(text: string, file: string, domain: string): Promise<RegistryHost[]> {
   const bad = (why: string): never => {
     throw failedPrecondition(`registry host config ${file} is invalid: ${why}; fix the file (containerd hosts.toml format)`, { file });
   };
