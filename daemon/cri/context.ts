@@ -1,7 +1,10 @@
+import type { ConfigHolder } from '../../config/config-holder.js';
 import type { BerthConfig } from '../../config/types.js';
 import type { ContainerService } from '../container/container-service.js';
 import type { ImageService } from '../images/image-service.js';
 import type { Logger } from '../logging/logger.js';
+import type { NetworkPlugin } from '../network/network-plugin.js';
+import type { DaemonMetrics } from '../metrics/daemon-metrics.js';
 import type { SandboxService } from '../sandbox/sandbox-service.js';
 import type { NodeNetworkSettings } from './node-network.js';
 
@@ -11,11 +14,18 @@ import type { NodeNetworkSettings } from './node-network.js';
  * daemon/server/cri-context.ts (e.g. `readonly images: ImageService`).
  */
 export interface CriContext {
+  /** The config in force now: `configHolder.current()`, so a SIGHUP reload shows in the next call. */
   readonly config: BerthConfig;
+  /** For services that read a reloadable key at use or react to reloads (config/reload-plan.ts lists them). */
+  readonly configHolder: ConfigHolder;
+  /** Counters and scrape-time gauges; services also publish on daemon/metrics/channels.ts. */
+  readonly metrics: DaemonMetrics;
   /** Where the config came from (a file path or "built-in defaults"), for status output. */
   readonly configSource: string;
   readonly logger: Logger;
   readonly nodeNetwork: NodeNetworkSettings;
+  /** Pod networking (CNI); Status reports its readiness. */
+  readonly network: NetworkPlugin;
   /** Images per namespace (the CRI uses "k8s.io"): pull, resolve, remove; see daemon/images/. */
   readonly images: ImageService;
   /** Pod sandboxes: namespaces, network, shared files; see daemon/sandbox/. */

@@ -1,10 +1,11 @@
-import type { BerthConfig } from '../../config/types.js';
+import type { ConfigHolder } from '../../config/config-holder.js';
 import { OverlaySnapshotter } from '../../snapshotter/overlay-snapshotter.js';
 import { LocalContentStore } from '../content/local-content-store.js';
 import type { CriContext } from '../cri/context.js';
 import { NodeNetworkSettings } from '../cri/node-network.js';
 import { openImageService, snapshotsDir } from '../images/open.js';
 import type { Logger } from '../logging/logger.js';
+import type { DaemonMetrics } from '../metrics/daemon-metrics.js';
 import { CniNetworkPlugin, cniOptionsFromConfig } from '../network/cni/cni-plugin.js';
 import { openPodServices } from '../sandbox/open.js';
 
@@ -13,19 +14,28 @@ import { openPodServices } from '../sandbox/open.js';
  * it here. It runs after the socket is bound; RPCs wait until it returns, so a service should finish
  * whatever must precede serving (recovery of its records) before returning, and nothing longer.
  */
-export async function buildCriContext(config: BerthConfig, configSource: string, logger: Logger): Promise<CriContext> {
+export async function buildCriContext(configHolder: ConfigHolder, configSource: string, logger: Logger, metrics: DaemonMetrics): Promise<CriContext> {
+  // Services are built from the config at start; the keys a reload may change are read from the holder at use.
+  const config = configHolder.current();
   const content = await LocalContentStore.open(config.root);
   const snapshotter = await OverlaySnapshotter.open(snapshotsDir(config), { log: logger.child({ component: 'snapshotter' }) });
   const images = await openImageService(config, logger, { content, snapshotter });
   // kubelet's UpdateRuntimeConfig sets the pod CIDR later; the plugin reads it at each pod's network setup.
   const nodeNetwork = new NodeNetworkSettings();
   const network = new CniNetworkPlugin(cniOptionsFromConfig(config, () => nodeNetwork.podCidr()));
+  const pods = await openPodServices(config, logger, { images, snapshotter, network });
+  metrics.setContainerSource(() => pods.containers.list());
   return {
-    config,
+    get config() {
+      return configHolder.current();
+    },
+    configHolder,
+    metrics,
     configSource,
     logger: logger.child({ component: 'cri' }),
     nodeNetwork,
+    network,
     images,
-    ...(await openPodServices(config, logger, { images, snapshotter, network })),
+    ...pods,
   };
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Server, ServerCredentials, status, type ServiceError } from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigHolder } from '../../config/config-holder.js';
 import { defaultConfig } from '../../config/defaults.js';
 import { connectCri, type CriClients } from '../../proto/cri-client.js';
 import { loadCriPackage } from '../../proto/cri-proto.js';
@@ -14,6 +15,8 @@ import { NodeNetworkSettings } from '../cri/node-network.js';
 import { notFound } from '../errors/errors.js';
 import type { ContainerService } from '../container/container-service.js';
 import type { ImageService } from '../images/image-service.js';
+import { DaemonMetrics } from '../metrics/daemon-metrics.js';
+import type { NetworkPlugin } from '../network/network-plugin.js';
 import type { SandboxService } from '../sandbox/sandbox-service.js';
 import { implementService, SHUTDOWN_REASON, type CriDispatch } from './cri-service.js';
 
@@ -28,9 +31,12 @@ describe('implementService', () => {
 
   const ctx: CriContext = {
     config: defaultConfig(),
+    configHolder: new ConfigHolder(defaultConfig()),
+    metrics: new DaemonMetrics(),
     configSource: 'test',
     logger: pino({ level: 'silent' }),
     nodeNetwork: new NodeNetworkSettings(),
+    network: {} as NetworkPlugin,
     // These tests serve RuntimeService tables only; no handler here touches images.
     images: {} as ImageService,
     sandboxes: {} as SandboxService,
@@ -92,6 +98,10 @@ describe('implementService', () => {
     const bug = await failure(clients.runtime.ListContainers({}));
     expect(bug.code).toBe(status.INTERNAL);
     expect(bug.details).toBe('internal error: boom');
+    const scrape = ctx.metrics.render();
+    expect(scrape).toContain('berth_cri_requests_total{method="runtime.v1.RuntimeService/ContainerStatus",code="NOT_FOUND"} 1');
+    expect(scrape).toContain('berth_cri_requests_total{method="runtime.v1.RuntimeService/ListContainers",code="INTERNAL"} 1');
+    expect(scrape).toMatch(/berth_cri_request_duration_seconds_count\{method="runtime.v1.RuntimeService\/ListContainers"\} 1/);
   });
 
   it('answers UNIMPLEMENTED by name for RPCs missing from the table, unary and streaming', async () => {

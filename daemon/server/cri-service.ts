@@ -36,22 +36,26 @@ function callInfo(call: Call, method: string, ctx: CriContext, stopping: AbortSi
   return { method, signal: AbortSignal.any([controller.signal, stopping]), logger: ctx.logger.child({ rpc: method }) };
 }
 
-function logOutcome(info: CallInfo, started: number, err?: unknown): { code: GrpcStatus; details: string } | undefined {
-  const ms = Math.round(performance.now() - started);
+/** Logs the call's end and records it in the metrics; returns the gRPC status for a failure. */
+function finishCall(ctx: CriContext, info: CallInfo, started: number, err?: unknown): { code: GrpcStatus; details: string } | undefined {
+  const elapsed = performance.now() - started;
+  const ms = Math.round(elapsed);
+  let outcome: { code: GrpcStatus; details: string } | undefined;
   if (err === undefined) {
     info.logger.debug({ ms }, 'rpc ok');
-    return undefined;
-  }
-  // A handler cut short by shutdown failed because of us, not because of the request; the client may retry.
-  if (info.signal.aborted && info.signal.reason === SHUTDOWN_REASON) {
+  } else if (info.signal.aborted && info.signal.reason === SHUTDOWN_REASON) {
+    // A handler cut short by shutdown failed because of us, not because of the request; the client may retry.
     info.logger.info({ ms }, 'rpc ended by shutdown');
-    return SHUTTING_DOWN;
+    outcome = SHUTTING_DOWN;
+  } else {
+    const failure = toGrpcFailure(err);
+    // Caller mistakes and expected misses (NotFound for a removed container) are routine for kubelet.
+    if (failure.internal) info.logger.error({ ms, err }, 'rpc failed');
+    else info.logger.debug({ ms, code: GrpcStatus[failure.code], details: failure.details }, 'rpc refused');
+    outcome = { code: failure.code, details: failure.details };
   }
-  const failure = toGrpcFailure(err);
-  // Caller mistakes and expected misses (NotFound for a removed container) are routine for kubelet.
-  if (failure.internal) info.logger.error({ ms, err }, 'rpc failed');
-  else info.logger.debug({ ms, code: GrpcStatus[failure.code], details: failure.details }, 'rpc refused');
-  return { code: failure.code, details: failure.details };
+  ctx.metrics.recordRpc(info.method, GrpcStatus[outcome?.code ?? GrpcStatus.OK], elapsed / 1000);
+  return outcome;
 }
 
 function runUnary(
@@ -64,10 +68,10 @@ function runUnary(
   const started = performance.now();
   return handler(call.request, ctx, info).then(
     (response) => {
-      logOutcome(info, started);
+      finishCall(ctx, info, started);
       callback(null, response);
     },
-    (err: unknown) => callback(logOutcome(info, started, err) ?? null),
+    (err: unknown) => callback(finishCall(ctx, info, started, err) ?? null),
   );
 }
 
@@ -85,12 +89,13 @@ function runStream(call: ServerWritableStream<unknown, unknown>, handler: AnyStr
   };
   return handler(call.request, ctx, sink, info).then(
     () => {
-      logOutcome(info, started);
+      finishCall(ctx, info, started);
       call.end();
     },
     (err: unknown) => {
-      if (call.cancelled) return;
-      call.emit('error', logOutcome(info, started, err));
+      // A stream whose client left has no one to tell; it counts as CANCELLED and is not logged as a failure.
+      if (call.cancelled) ctx.metrics.recordRpc(info.method, 'CANCELLED', (performance.now() - started) / 1000);
+      else call.emit('error', finishCall(ctx, info, started, err));
     },
   );
 }

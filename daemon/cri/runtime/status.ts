@@ -1,31 +1,22 @@
-import { readdir } from 'node:fs/promises';
-import { extname } from 'node:path';
 import type { RuntimeCondition } from '../../../proto/gen/runtime/v1/RuntimeCondition.js';
 import type { RuntimeHandler } from '../../../proto/gen/runtime/v1/RuntimeHandler.js';
+import { checkOverlay, checkRuntimeBinaries } from '../../server/preflight.js';
 import type { CriContext } from '../context.js';
 import type { RuntimeRpc } from '../handler.js';
 
-/** File name extensions libcni loads from a conf dir. */
-const CNI_CONFIG_EXTENSIONS = new Set(['.conf', '.conflist', '.json']);
+/** Re-checked on every call (kubelet polls), so an operator who fixes the host sees the node recover. */
+async function runtimeCondition(ctx: CriContext): Promise<RuntimeCondition> {
+  const [overlay, runtimes] = await Promise.all([checkOverlay(), checkRuntimeBinaries(ctx.config)]);
+  const blocking = [...(overlay === undefined ? [] : [overlay]), ...runtimes].filter((problem) => problem.blocksRuntime);
+  if (blocking.length === 0) return { type: 'RuntimeReady', status: true, reason: '', message: '' };
+  return { type: 'RuntimeReady', status: false, reason: 'RuntimePreflightFailed', message: blocking.map((problem) => problem.message).join('; ') };
+}
 
-async function networkCondition(confDir: string): Promise<RuntimeCondition> {
-  let entries: string[];
-  try {
-    entries = await readdir(confDir);
-  } catch (err) {
-    // A missing conf dir is the normal state of a node whose network add-on is not installed yet.
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    entries = [];
-  }
-  if (entries.some((name) => CNI_CONFIG_EXTENSIONS.has(extname(name)))) {
-    return { type: 'NetworkReady', status: true, reason: '', message: '' };
-  }
-  return {
-    type: 'NetworkReady',
-    status: false,
-    reason: 'NetworkPluginNotReady',
-    message: `no CNI network config (*.conf, *.conflist, *.json) found in ${confDir}; install a network add-on or set [cri.cni] conf_dir`,
-  };
+/** The network plugin's own readiness: a conf dir with a config that parses and plugin binaries that exist. */
+async function networkCondition(ctx: CriContext): Promise<RuntimeCondition> {
+  const status = await ctx.network.status();
+  if (status.ready) return { type: 'NetworkReady', status: true, reason: '', message: '' };
+  return { type: 'NetworkReady', status: false, reason: status.reason, message: status.message };
 }
 
 /** The default handler is reported under "" as kubelet asks for it by that name, then every configured one. */
@@ -35,10 +26,7 @@ function runtimeHandlers(ctx: CriContext): RuntimeHandler[] {
 }
 
 export const status: RuntimeRpc<'Status'> = async (request, ctx) => {
-  const conditions: RuntimeCondition[] = [
-    { type: 'RuntimeReady', status: true, reason: '', message: '' },
-    await networkCondition(ctx.config.cri.cni.conf_dir),
-  ];
+  const conditions = await Promise.all([runtimeCondition(ctx), networkCondition(ctx)]);
   // Every info value is JSON, as crictl and other CRI tools decode them.
   const info: Record<string, string> = {};
   if (request.verbose) {
