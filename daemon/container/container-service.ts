@@ -42,6 +42,8 @@ export interface ContainerStatsSample {
   timestampNs: string;
   /** Absent when the container is not running. */
   task?: StatsResult;
+  /** CPU use since the previous sample of this container, in nanocores; absent on the first sample. */
+  nanoCores?: number;
   writableLayer: Usage;
 }
 
@@ -59,6 +61,8 @@ const nowNs = (): string => (BigInt(Date.now()) * 1_000_000n).toString();
  */
 export class ContainerService {
   private readonly specs = new Map<string, RuntimeSpec>();
+  /** The last CPU reading per container, so stats can report a rate (kubelet's usage_nano_cores) as containerd does. */
+  private readonly cpuSamples = new Map<string, { at: bigint; cpu: bigint }>();
 
   constructor(private readonly d: ContainerServiceDeps) {}
 
@@ -240,6 +244,7 @@ export class ContainerService {
       await this.d.tasks.delete(id, c.bundle, runtime);
       await destroyBundle(this.d.snapshotter, c.bundle, c.snapshotKey);
       this.specs.delete(id);
+      this.cpuSamples.delete(id);
       await this.d.store.delete(id);
     });
   }
@@ -318,7 +323,12 @@ export class ContainerService {
     if (client === undefined) return { timestampNs: nowNs(), writableLayer };
     try {
       const task = await client.stats();
-      return { timestampNs: task.timestampNs, task, writableLayer };
+      const sample = { at: BigInt(task.timestampNs), cpu: BigInt(task.cpuUsageNs) };
+      const previous = this.cpuSamples.get(c.id);
+      this.cpuSamples.set(c.id, sample);
+      if (previous === undefined || sample.at <= previous.at || sample.cpu < previous.cpu) return { timestampNs: task.timestampNs, task, writableLayer };
+      const nanoCores = Number(((sample.cpu - previous.cpu) * 1_000_000_000n) / (sample.at - previous.at));
+      return { timestampNs: task.timestampNs, task, writableLayer, nanoCores };
     } catch (err) {
       throw shimFailure(err, `reading the stats of container ${c.id}`);
     }

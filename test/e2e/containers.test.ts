@@ -178,8 +178,11 @@ describe('CRI containers', () => {
     expect(Number(stats?.writable_layer?.used_bytes?.value)).toBeGreaterThanOrEqual(5 * MiB);
     const listed = await daemon.runtime.ListContainerStats({ filter: { id } });
     expect(listed.stats.map((s) => s.attributes?.id)).toEqual([id]);
+    const again = await daemon.runtime.ContainerStats({ container_id: id });
+    expect(again.stats?.cpu?.usage_nano_cores).not.toBeNull();
     const podStats = await daemon.runtime.PodSandboxStats({ pod_sandbox_id: podId });
     expect(podStats.stats?.linux?.containers?.map((c) => c.attributes?.id)).toContain(id);
+    expect(podStats.stats?.linux?.network?.default_interface?.name).toBe('eth0');
     await daemon.runtime.ReopenContainerLog({ container_id: id });
     await daemon.runtime.RemoveContainer({ container_id: id });
   });

@@ -1,5 +1,6 @@
 import { snapshotsDir } from '../../images/open.js';
 import type { PodSandboxStats } from '../../../proto/gen/runtime/v1/PodSandboxStats.js';
+import { podInterfaces } from '../../sandbox/net-dev.js';
 import type { SandboxRecord } from '../../sandbox/sandbox.js';
 import type { CriContext } from '../context.js';
 import { containerStatsOf, podSandboxStatsOf } from './stats-view.js';
@@ -13,5 +14,8 @@ export async function podStats(ctx: CriContext, sandbox: SandboxRecord): Promise
       return { record, sample, stats: containerStatsOf(record, sample, snapshotsDir(ctx.config)) };
     }),
   );
-  return podSandboxStatsOf(sandbox, samples);
+  // Any process of the pod shows the pod's network namespace; host-network pods have no counters of their own.
+  const pid = sandbox.infra?.pid ?? running.find((c) => c.pid > 0)?.pid;
+  const interfaces = sandbox.hostNetwork || pid === undefined ? [] : await podInterfaces(pid);
+  return podSandboxStatsOf(sandbox, samples, interfaces);
 }
