@@ -68,9 +68,8 @@ export class DistributionClient implements RegistryClient {
       if (res.statusCode !== 200) throw await statusError(res, host, ref, `image ${name}`);
       const body = await readBody(res, this.options.maxManifestBytes, (size) => tooLarge(`manifest of ${name}`, size, this.options.maxManifestBytes));
       const mediaType = manifestMediaType(contentType(res.headers), body, name);
-      const headerDigest = headerString(res.headers['docker-content-digest']);
-      const digest = ref.digest ?? (headerDigest !== undefined && isDigest(headerDigest) ? headerDigest : sha256Of(body));
-      return { mediaType, digest, size: body.length };
+      // The bytes in hand name themselves; a Docker-Content-Digest header could only disagree with them.
+      return { mediaType, digest: ref.digest ?? sha256Of(body), size: body.length };
     });
   }
 
