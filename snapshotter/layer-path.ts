@@ -4,8 +4,8 @@
  */
 import { invalidLayer } from './errors.js';
 
-export const WHITEOUT_PREFIX = '.wh.';
-export const OPAQUE_WHITEOUT = '.wh..wh..opq';
+const WHITEOUT_PREFIX = '.wh.';
+const OPAQUE_WHITEOUT = '.wh..wh..opq';
 const PATH_MAX = 4096;
 
 /**

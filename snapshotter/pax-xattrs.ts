@@ -29,7 +29,7 @@ export function keepRawPaxXattrs(extract: Extract): void {
 }
 
 /** PAX extended header records, `<length> <key>=<value>\n`, with values as raw bytes. */
-export function paxRecords(buf: Buffer): Array<[string, Buffer]> {
+function paxRecords(buf: Buffer): Array<[string, Buffer]> {
   const records: Array<[string, Buffer]> = [];
   let offset = 0;
   while (offset < buf.length) {
