@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { ContentStore } from '../content/content-store.js';
+import { imageGcChannel, type ImageGcEvent } from '../metrics/channels.js';
 import type { Digest } from '../oci/image-spec.js';
 import { isSnapshotError } from '../../snapshotter/errors.js';
 import type { SnapshotInfo, Snapshotter } from '../../snapshotter/snapshotter.js';
@@ -120,7 +121,9 @@ export class GarbageCollector {
 
     const snapshotsRemoved = await this.sweepSnapshots(chains);
     if (blobsRemoved + snapshotsRemoved > 0) this.logger.info({ blobsRemoved, snapshotsRemoved }, 'image garbage collection');
-    return { blobsRemoved, snapshotsRemoved };
+    const result: GcResult & ImageGcEvent = { blobsRemoved, snapshotsRemoved };
+    if (imageGcChannel.hasSubscribers) imageGcChannel.publish(result);
+    return result;
   }
 
   private async sweepSnapshots(roots: Set<Digest>): Promise<number> {

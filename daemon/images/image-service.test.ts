@@ -11,6 +11,7 @@ import { OverlaySnapshotter } from '../../snapshotter/overlay-snapshotter.js';
 import { buildTar, type TarEntry } from '../../test/fixtures/layer-tar.js';
 import { LocalContentStore } from '../content/local-content-store.js';
 import { BerthError, isBerthError } from '../errors/errors.js';
+import { imageGcChannel, imagePullChannel, type ImageGcEvent, type ImagePullEvent } from '../metrics/channels.js';
 import { MediaType, type Descriptor, type Digest, type ImageConfig } from '../oci/image-spec.js';
 import { formatReference, type ImageReference } from '../oci/reference.js';
 import type { FetchOptions, RegistryClient } from '../registry/registry-client.js';
@@ -399,5 +400,33 @@ describe('ImageService, collection during a pull', () => {
     expect(record.chainID).toBe(chainIDs(img.config.rootfs.diff_ids).at(-1));
     expect((await snapshotter.list()).map((s) => s.key).sort()).toEqual([...chainIDs(img.config.rootfs.diff_ids)].sort());
     for (const l of img.layers) expect(await content.info(l.digest)).toBeDefined();
+  });
+});
+
+describe('ImageService, observability', () => {
+  it('publishes each pull and collection on the diagnostics channels the metrics read', async () => {
+    const pulls: ImagePullEvent[] = [];
+    const gcs: ImageGcEvent[] = [];
+    const onPull = (e: unknown): void => void pulls.push(e as ImagePullEvent);
+    const onGc = (e: unknown): void => void gcs.push(e as ImageGcEvent);
+    imagePullChannel.subscribe(onPull);
+    imageGcChannel.subscribe(onGc);
+    try {
+      const img = await pushImage(reg, [[file('a', '1')]]);
+      tag(reg, 'registry.test/app:1', img.manifest);
+      const images = await openService();
+      await images.pull('k8s.io', 'registry.test/app:1');
+      await images.pull('k8s.io', 'registry.test/none:1').catch(() => undefined);
+      await images.remove('k8s.io', 'registry.test/app:1');
+      const expected = img.manifest.size + img.configDesc.size + (img.layers[0]?.size ?? 0);
+      expect(pulls.map((p) => [p.bytes, isBerthError(p.error) ? p.error.kind : undefined])).toEqual([
+        [expected, undefined],
+        [0, 'NotFound'],
+      ]);
+      expect(gcs.at(-1)).toEqual({ blobsRemoved: 3, snapshotsRemoved: 1 });
+    } finally {
+      imagePullChannel.unsubscribe(onPull);
+      imageGcChannel.unsubscribe(onGc);
+    }
   });
 });

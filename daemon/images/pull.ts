@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { ContentStore } from '../content/content-store.js';
+import { imagePullChannel, type ImagePullEvent } from '../metrics/channels.js';
 import { BerthError, invalidArgument } from '../errors/errors.js';
 import { isDigest } from '../oci/digest.js';
 import { MediaType, type Descriptor, type Digest, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../oci/image-spec.js';
@@ -28,6 +29,8 @@ export interface PullOptions {
 /** One pull's state, threaded through its downloads. */
 interface PullRun {
   ref: ImageReference;
+  /** Bytes of the blobs this pull found missing and ingested (for the pull metrics). */
+  bytes: number;
   name: string;
   lease: Lease;
   fetchOpts: { auth?: RegistryAuth; signal: AbortSignal };
@@ -95,7 +98,7 @@ export class Puller {
           { context: { image: name } },
         ),
     );
-    const run: PullRun = { ref, name, lease, fetchOpts: { auth: opts.auth, signal }, watchdog };
+    const run: PullRun = { ref, bytes: 0, name, lease, fetchOpts: { auth: opts.auth, signal }, watchdog };
     try {
       const target = await this.registry.resolve(ref, run.fetchOpts);
       let manifestDesc = target;
@@ -151,12 +154,15 @@ export class Puller {
         // The tag moved: the image it named may now have no name left, and nothing else would ever free it.
         this.gc.collect().catch((err: unknown) => this.logger.warn({ err, image: name }, 'garbage collection after a moved tag failed'));
       }
+      publishPull(run, started);
       return record;
     } catch (err) {
       const cause: unknown = signal.aborted ? signal.reason : err;
       // Downloads of later layers still running are of no use now.
       controller.abort(cause);
-      throw pullError(cause, name, ref);
+      const failure = pullError(cause, name, ref);
+      publishPull(run, started, failure);
+      throw failure;
     } finally {
       watchdog.stop();
     }
@@ -196,6 +202,7 @@ export class Puller {
         }),
       ),
     );
+    run.bytes += desc.size;
     this.logger.debug({ image: name, digest: desc.digest, size: desc.size }, 'blob downloaded');
   }
 }
@@ -206,6 +213,12 @@ const validDescriptor = (d: unknown): d is Descriptor => {
   const v = d as Descriptor | null;
   return typeof v === 'object' && v !== null && typeof v.mediaType === 'string' && typeof v.digest === 'string' && isDigest(v.digest) && Number.isSafeInteger(v.size) && v.size >= 0;
 };
+
+function publishPull(run: PullRun, started: number, error?: BerthError): void {
+  if (!imagePullChannel.hasSubscribers) return;
+  const event: ImagePullEvent = { bytes: run.bytes, durationMs: Date.now() - started, ...(error !== undefined ? { error } : {}) };
+  imagePullChannel.publish(event);
+}
 
 function isIndex(desc: Descriptor, doc: JsonObject): boolean {
   const mediaType = doc['mediaType'] ?? desc.mediaType;
