@@ -42,9 +42,15 @@ async function buildLayers(dir: string): Promise<BuiltLayer[]> {
   return layers;
 }
 
+/** Write back the previous iteration's dirty pages first, so that no run pays for the one before it. */
+async function settleDisk(): Promise<void> {
+  await run('sync');
+}
+
 /** The least work any runtime must do: decompress and write every layer, in order, with no registry in between. */
 async function floorOnce(layers: BuiltLayer[], parent: string): Promise<number> {
   const dest = await mkdtemp(join(parent, 'floor-'));
+  await settleDisk();
   try {
     const { ms } = await timed(async () => {
       for (const layer of layers) await run('tar', ['-xzf', layer.file, '-C', dest]);
@@ -66,6 +72,7 @@ async function pullTimes(name: string, start: () => Promise<RunningRuntime>, ref
     const client = new CriClient(runtime.endpoint);
     try {
       await client.waitReady();
+      await settleDisk();
       const { ms } = await timed(() => client.pullImage(ref));
       // A pull that returned early would look fast: the runtime must now report the image.
       if ((await client.imageStatus(ref)) === null) {
