@@ -82,14 +82,17 @@ export class ContainerService {
   async create(sandboxId: string, config: ContainerConfig__Output): Promise<ContainerRecord> {
     if (config.metadata === null || config.metadata.name === '') throw invalidArgument('container config needs metadata with a name');
     if (config.image === null || config.image.image === '') throw invalidArgument(`container "${config.metadata.name}" names no image; set config.image.image`);
-    const sandbox = this.d.sandboxes.get(sandboxId);
-    if (sandbox.state !== 'SANDBOX_READY') {
-      throw failedPrecondition(`pod sandbox ${sandbox.id} is not ready (stopped); containers can only be created in a ready sandbox, run a new one`);
-    }
-    const m = sandbox.config.metadata!;
-    const name = containerName(config, m);
-    const { record } = await this.d.store.create(name, fingerprint({ sandboxId: sandbox.id, config }), (id) => this.build(id, name, sandbox, config));
-    return record;
+    const { id: podId } = this.d.sandboxes.get(sandboxId);
+    // Under the pod's lock, so a StopPodSandbox or RemovePodSandbox waits for the create instead of missing it.
+    return this.d.sandboxes.withLock(podId, async () => {
+      const sandbox = this.d.sandboxes.get(podId);
+      if (sandbox.state !== 'SANDBOX_READY') {
+        throw failedPrecondition(`pod sandbox ${sandbox.id} is not ready (stopped); containers can only be created in a ready sandbox, run a new one`);
+      }
+      const name = containerName(config, sandbox.config.metadata!);
+      const { record } = await this.d.store.create(name, fingerprint({ sandboxId: sandbox.id, config }), (id) => this.build(id, name, sandbox, config));
+      return record;
+    });
   }
 
   private async build(id: string, name: string, sandbox: SandboxRecord, config: ContainerConfig__Output): Promise<ContainerRecord> {
