@@ -46,7 +46,8 @@ export function spawnDaemon(command: string, args: string[], logFile: string): D
   const terminate = async (graceMs = 10_000): Promise<void> => {
     if (ended() !== undefined) return;
     child.kill('SIGTERM');
-    const killed = await Promise.race([exited.then(() => false), sleep(graceMs).then(() => true)]);
+    // Unref'd: a timer still pending after a prompt exit must not hold the bench process open.
+    const killed = await Promise.race([exited.then(() => false), sleep(graceMs, true, { ref: false })]);
     if (killed) {
       child.kill('SIGKILL');
       await exited;
