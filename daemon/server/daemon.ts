@@ -75,9 +75,10 @@ export async function startDaemon(config: BerthConfig, configSource: string, log
     const server = await serveCri(config);
     try {
       const ctx = await buildCriContext(holder, configSource, logger, metrics);
-      server.activate(ctx);
       logPreflight(await runPreflight(config, ctx.network), logger.child({ component: 'preflight' }));
       await endpoint.follow(config.metrics.address);
+      // Last: once calls run, the harness and systemd consider berthd up and may signal it at once.
+      server.activate(ctx);
     } catch (err) {
       await server.close();
       throw err;

@@ -44,7 +44,8 @@ describe('berthd serving CRI on its socket', () => {
     const stillNot = await daemon.runtime.Status({ verbose: false });
     expect(conditions(stillNot)['NetworkReady']).toMatchObject({ status: false });
 
-    await writeFile(join(confDir, '10-bridge.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'b', plugins: [] }));
+    // The network plugin checks the config parses and its plugin binaries exist (loopback ships with CNI).
+    await writeFile(join(confDir, '10-lo.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'lo', plugins: [{ type: 'loopback' }] }));
     const after = await daemon.runtime.Status({ verbose: false });
     expect(conditions(after)['NetworkReady']).toMatchObject({ status: true, reason: '' });
     await rm(confDir, { recursive: true });
