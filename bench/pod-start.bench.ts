@@ -14,7 +14,7 @@ import { startContainerd } from './lib/containerd.js';
 import { CriClient } from './lib/cri-client.js';
 import { attempt, unavailableNotes, valueOr, type Outcome } from './lib/outcome.js';
 import { benchPod, sleeperContainer } from './lib/pod-specs.js';
-import { listProcesses, pssBytes } from './lib/processes.js';
+import { cpuSeconds, listProcesses, pssBytes } from './lib/processes.js';
 import { startRegistry } from './lib/registry.js';
 import { printTable, type ResultRow } from './lib/report.js';
 import type { RunningRuntime, RuntimeOptions } from './lib/runtime-under-test.js';
@@ -46,7 +46,7 @@ interface Images {
 }
 
 /** One runtime's numbers; times in ms, sizes in bytes. */
-interface PodStartResult {
+interface PodStartResult extends Footprint {
   runPod: number[];
   createContainer: number[];
   startContainer: number[];
@@ -56,11 +56,21 @@ interface PodStartResult {
   containers: number;
   listContainers: number[];
   listPodSandbox: number[];
+  stopRemovePod: number[];
+}
+
+/** Measured with every pod running, after the list calls. */
+interface Footprint {
   shims: number;
   shimPss: number;
   daemonPss: number;
-  stopRemovePod: number[];
+  /** CPU seconds the daemon used from its start until now. */
+  daemonCpu: number;
+  /** CPU seconds the shims running now have used. */
+  shimCpu: number;
 }
+
+const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
 
 interface PodTiming {
   podId: string;
@@ -94,12 +104,18 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
   return results;
 }
 
+
 /** Shims are the processes whose argv names the runtime's temp dir, other than the daemon itself. */
-async function footprint(runtime: RunningRuntime): Promise<{ shims: number; shimPss: number; daemonPss: number }> {
+async function footprint(runtime: RunningRuntime): Promise<Footprint> {
   const shims = (await listProcesses())
     .filter((p) => p.pid !== runtime.pid && p.argv.some((a) => a.includes(runtime.dir)));
-  const pss = await Promise.all(shims.map((p) => pssBytes(p.pid)));
-  return { shims: shims.length, shimPss: pss.reduce((a, b) => a + b, 0), daemonPss: await pssBytes(runtime.pid) };
+  return {
+    shims: shims.length,
+    shimPss: sum(await Promise.all(shims.map((p) => pssBytes(p.pid)))),
+    daemonPss: await pssBytes(runtime.pid),
+    daemonCpu: await cpuSeconds(runtime.pid),
+    shimCpu: sum(await Promise.all(shims.map((p) => cpuSeconds(p.pid)))),
+  };
 }
 
 async function measure(start: () => Promise<RunningRuntime>, images: Images, logRoot: string): Promise<PodStartResult> {
@@ -194,6 +210,8 @@ function rows(b: PodStartResult | undefined, c: PodStartResult | undefined): Res
     row('shim PSS total', 'MiB', (r) => r.shimPss / MiB),
     row('shim PSS per container', 'MiB', (r) => r.shimPss / MiB / r.containers),
     row('daemon PSS', 'MiB', (r) => r.daemonPss / MiB),
+    row('daemon CPU (start to loaded node)', 's', (r) => r.daemonCpu),
+    row('shim CPU total (same span)', 's', (r) => r.shimCpu),
     row('StopPodSandbox+RemovePodSandbox median', 'ms', (r) => median(r.stopRemovePod)),
   ];
 }

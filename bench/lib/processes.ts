@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 
 /** A running process as seen in /proc. */
@@ -55,6 +56,17 @@ export async function killTrees(roots: number[]): Promise<void> {
       }
     }
   }
+}
+
+let clockTicks: number | undefined;
+
+/** CPU seconds (user + system) the process has used so far, its reaped children not included. */
+export async function cpuSeconds(pid: number): Promise<number> {
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields 14 and 15 (utime, stime), counted after the parenthesised command name.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / clockTicks;
 }
 
 /**
