@@ -47,14 +47,11 @@ import { entryComponents, whiteoutOf } from './layer-path.js';
 import { isErrno, lgetxattr, llistxattr, lsetxattr, makedev, mknod } from './libc.js';
 import type { SnapshotLogger } from './log.js';
 import { RAW_XATTR_PREFIX } from './pax-xattrs.js';
+import { resolveScoped } from './scoped-path.js';
 
 const OPAQUE_XATTR = 'trusted.overlay.opaque';
 /** Xattrs that steer overlayfs itself (opaque, redirect, metacopy, origin); a layer may not set them directly. */
 const OVERLAY_XATTR_PREFIXES = ['trusted.overlay.', 'user.overlay.'];
-/** Linux's limit on symlinks followed in one path resolution (ELOOP). */
-const MAX_SYMLINK_HOPS = 40;
-/** Components one resolution may visit: bounds the work a chain of long symlink targets can cause. */
-const MAX_RESOLVE_STEPS = 8192;
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
@@ -206,36 +203,21 @@ export class LayerWriter {
 
   /**
    * The real path of directory `parts` in the merged view, symlinks on the way followed inside the image root (see
-   * the safety rules above). Every component of the result is a directory in the merged view, or absent (to be
-   * created); a file on the way, too many symlinks or too long a resolution refuses the layer.
+   * the safety rules above, and scoped-path.ts). Every component of the result is a directory in the merged view or
+   * absent (to be created), bar a non-directory last one, which ensureDir refuses; a file on the way, too many
+   * symlinks or too long a resolution refuses the layer.
    */
   private resolveDir(parts: string[], entry: string): string[] {
     if (this.upperDirs.has(parts.join('/'))) return parts;
-    const resolved: string[] = [];
-    const pending = [...parts];
-    let hops = 0;
-    let steps = 0;
-    for (let component = pending.shift(); component !== undefined; component = pending.shift()) {
-      if (++steps > MAX_RESOLVE_STEPS) throw invalidLayer(`layer entry "${entry}": resolving its directory visits more than ${MAX_RESOLVE_STEPS} path components`, { entry });
-      if (component === '' || component === '.') continue;
-      if (component === '..') {
-        // At the image root, `..` is the root again, as for a process chrooted there.
-        resolved.pop();
-        continue;
-      }
-      const candidate = [...resolved, component];
-      const found = this.lookup(candidate, entry);
-      if (found?.st.isSymbolicLink() === true) {
-        if (++hops > MAX_SYMLINK_HOPS) throw invalidLayer(`layer entry "${entry}": more than ${MAX_SYMLINK_HOPS} symlinks on its path`, { entry });
-        const target = readlinkSync(found.path, 'utf8');
-        if (target.startsWith('/')) resolved.length = 0;
-        pending.unshift(...target.split('/'));
-        continue;
-      }
-      if (found !== undefined && !found.st.isDirectory()) throw this.notADirectory(entry, candidate.join('/'), found.st);
-      resolved.push(component);
-    }
-    return resolved;
+    return resolveScoped(
+      parts,
+      (candidate) => this.lookup(candidate, entry),
+      (failure) => {
+        if (failure.reason === 'not-a-directory') return invalidLayer(`layer entry "${entry}" lies under "${failure.at}", which is not a directory: the layer is refused`, { entry, path: failure.at });
+        const why = failure.reason === 'loop' ? 'more than 40 symlinks on its path' : 'resolving its directory visits too many path components';
+        return invalidLayer(`layer entry "${entry}": ${why}: the layer is refused`, { entry });
+      },
+    );
   }
 
   /**
