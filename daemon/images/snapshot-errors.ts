@@ -12,7 +12,7 @@ const kindOfCode: Readonly<Record<SnapshotErrorCode, ErrorKind>> = {
 };
 
 const hintOfCode: Partial<Record<SnapshotErrorCode, string>> = {
-  InvalidLayer: '; the image is malformed or hostile and was refused',
+  InvalidLayer: '; the image is malformed or hostile, do not run it',
   LimitExceeded: '; if the image is trusted, raise the [images] limits in the berth config',
 };
 
