@@ -1,0 +1,49 @@
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultConfig } from '../../config/defaults.js';
+import { requireRuntimeBinary, resolveRuntimeBinary } from '../oci/runtime-binary.js';
+import { checkOverlay, checkRuntimeBinaries } from './preflight.js';
+
+describe('preflight', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'berth-preflight-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('finds overlay in /proc/filesystems, and says to modprobe it when it is absent', async () => {
+    const without = join(dir, 'filesystems');
+    await writeFile(without, 'nodev\tsysfs\nnodev\ttmpfs\n\text4\n');
+    const problem = await checkOverlay(without);
+    expect(problem).toMatchObject({ check: 'overlay', blocksRuntime: true });
+    expect(problem?.message).toContain('run `modprobe overlay`');
+    await writeFile(without, 'nodev\tsysfs\nnodev\toverlay\n');
+    expect(await checkOverlay(without)).toBeUndefined();
+  });
+
+  it('resolves a handler binary by name in PATH or by absolute path, executable files only', async () => {
+    const binary = join(dir, 'fake-runc');
+    await writeFile(binary, '#!/bin/sh\n', { mode: 0o755 });
+    expect(await resolveRuntimeBinary({ path: 'fake-runc', args: [] }, `/nonexistent:${dir}`)).toBe(binary);
+    expect(await resolveRuntimeBinary({ path: 'fake-runc', args: [] }, '/nonexistent')).toBeUndefined();
+    await chmod(binary, 0o644);
+    // Even for root, access(X_OK) fails on a file without any execute bit.
+    expect(await resolveRuntimeBinary({ path: binary, args: [] })).toBeUndefined();
+    await chmod(binary, 0o755);
+    expect(await resolveRuntimeBinary({ path: binary, args: [] })).toBe(binary);
+    await expect(requireRuntimeBinary('crun', { path: join(dir, 'crun'), args: [] })).rejects.toMatchObject({
+      kind: 'FailedPrecondition',
+      message: `OCI runtime of handler "crun": ${join(dir, 'crun')} does not exist or is not executable; install it or set [cri.runtimes.crun] path in berth's config to its absolute path`,
+    });
+  });
+
+  it('blocks the runtime only for the default handler', async () => {
+    const config = defaultConfig();
+    config.cri.runtimes['missing'] = { path: '/nonexistent/missing', args: [] };
+    expect(await checkRuntimeBinaries(config)).toEqual([expect.objectContaining({ check: 'runtime-binary', blocksRuntime: false })]);
+    config.cri.default_runtime = 'missing';
+    expect(await checkRuntimeBinaries(config)).toEqual([expect.objectContaining({ blocksRuntime: true })]);
+  });
+});
