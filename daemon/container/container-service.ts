@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { BerthConfig } from '../../config/types.js';
 import type { ContainerConfig__Output } from '../../proto/gen/runtime/v1/ContainerConfig.js';
 import type { LinuxContainerResources__Output } from '../../proto/gen/runtime/v1/LinuxContainerResources.js';
-import type { ExitStatus, StatsResult } from '../../shim/client.js';
+import type { ExitStatus, ShimClient, StatsResult } from '../../shim/client.js';
 import type { Snapshotter, Usage } from '../../snapshotter/snapshotter.js';
 import { asBerthError } from '../images/snapshot-errors.js';
 import { BerthError, failedPrecondition, invalidArgument, notFound, wrapError } from '../errors/errors.js';
@@ -51,6 +51,8 @@ export interface ContainerStatsSample {
 const MAX_TERMINATION_MESSAGE = 4096;
 /** Room left in an ExecSync reply for its framing and exit code. */
 const EXEC_REPLY_OVERHEAD = 1024;
+/** How long a SIGKILLed container may take to be reaped before StopContainer gives up. */
+const KILL_GRACE_MS = 30_000;
 const nowNs = (): string => (BigInt(Date.now()) * 1_000_000n).toString();
 
 /**
@@ -220,17 +222,38 @@ export class ContainerService {
       return;
     }
     const exited = client.wait();
+    // Awaited below on every path but an early throw; this keeps a later rejection from going unhandled then.
+    exited.catch(() => undefined);
+    const exitWithin = (ms: number): Promise<ExitStatus | undefined> => Promise.race([exited, sleep(ms).then(() => undefined)]);
     try {
       if (timeoutSec > 0) {
-        await client.kill(c.stopSignal, false);
-        const timedOut = await Promise.race([exited.then(() => false), sleep(timeoutSec * 1000).then(() => true)]);
-        if (timedOut) this.d.logger.info({ container: id, signal: c.stopSignal, timeoutSec }, 'container ignored its stop signal; killing it');
-        else return void (await this.applyExit(id, await exited));
+        await this.signal(client, c.stopSignal, false);
+        const exit = await exitWithin(timeoutSec * 1000);
+        if (exit !== undefined) return await this.applyExit(id, exit);
+        this.d.logger.info({ container: id, signal: c.stopSignal, timeoutSec }, 'container ignored its stop signal; killing it');
       }
-      await client.kill('SIGKILL', true);
-      await this.applyExit(id, await exited);
+      await this.signal(client, 'SIGKILL', true);
+      const exit = await exitWithin(KILL_GRACE_MS);
+      if (exit === undefined) {
+        throw new BerthError(
+          'DeadlineExceeded',
+          `container ${id} did not exit within ${KILL_GRACE_MS / 1000}s of SIGKILL; a process is stuck in the kernel (uninterruptible sleep), retry the stop later`,
+        );
+      }
+      await this.applyExit(id, exit);
     } catch (err) {
       throw shimFailure(err, `stopping container ${id}`);
+    }
+  }
+
+  /** Signals the container; a container that exited in the meantime needs no signal, so that is no error. */
+  private async signal(client: ShimClient, signal: string, all: boolean): Promise<void> {
+    try {
+      await client.kill(signal, all);
+    } catch (err) {
+      const state = await client.state().catch(() => undefined);
+      if (state?.exit != null) return;
+      throw err;
     }
   }
 

@@ -210,6 +210,8 @@ export class SandboxService {
     const state = await client.state();
     if (state.status !== 'running') return;
     const exited = client.wait();
+    // Awaited below unless the kill throws; this keeps a later rejection from going unhandled then.
+    exited.catch(() => undefined);
     await client.kill('SIGKILL', true);
     await exited;
   }
