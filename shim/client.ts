@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { ShimError } from './errors.js';
 import {
   bundlePaths, encodeFrame, FrameReader, parseServerFrame, PROTOCOL_VERSION,
-  type CreateParams, type ExecParams, type ExecResult, type ExitStatus, type HelloResult, type KillParams,
+  type CreateParams, type Events, type ExecParams, type ExecResult, type ExitStatus, type HelloResult, type KillParams,
   type Method, type Methods, type OciResources, type StartResult, type StateResult, type StatsResult,
 } from './protocol.js';
 
@@ -32,6 +32,8 @@ export class ShimClient {
   private readonly pending = new Map<number, Pending>();
   private readonly exitListeners = new Set<(id: string, exit: ExitStatus) => void>();
   private readonly closeListeners = new Set<() => void>();
+  private readonly outputListeners = new Set<(stream: 'stdout' | 'stderr', data: Buffer) => void>();
+  private readonly droppedListeners = new Set<(bytes: number) => void>();
   private closed = false;
   /** Filled by the hello that connect() sends. */
   info: HelloResult = { version: PROTOCOL_VERSION, shimPid: 0, bundle: null, id: null };
@@ -110,6 +112,37 @@ export class ShimClient {
     await this.call('reopenLog', {});
   }
 
+  /** Streams the container's output from now on to onOutput listeners (until detach or disconnect). */
+  async attach(): Promise<void> {
+    await this.call('attach', {});
+  }
+
+  async detach(): Promise<void> {
+    await this.call('detach', {});
+  }
+
+  /** Writes to the container's stdin (created with stdin: true); `close` closes it afterwards. */
+  async input(data: Buffer, close = false): Promise<void> {
+    await this.call('input', { data: data.toString('base64'), close });
+  }
+
+  /** Sets a tty container's terminal size. */
+  async resize(width: number, height: number): Promise<void> {
+    await this.call('resize', { width, height });
+  }
+
+  /** Output of an attached connection; returns the unsubscribe function. */
+  onOutput(listener: (stream: 'stdout' | 'stderr', data: Buffer) => void): () => void {
+    this.outputListeners.add(listener);
+    return () => this.outputListeners.delete(listener);
+  }
+
+  /** Output the shim dropped for this connection because it read too slowly. */
+  onOutputDropped(listener: (bytes: number) => void): () => void {
+    this.droppedListeners.add(listener);
+    return () => this.droppedListeners.delete(listener);
+  }
+
   /** Resolves when the container's init has exited (its status already durable in exit.json). */
   async wait(): Promise<ExitStatus> {
     return (await this.call('wait', {})).exit;
@@ -155,8 +188,15 @@ export class ShimClient {
   private dispatch(frame: ReturnType<typeof parseServerFrame>): void {
     if ('event' in frame) {
       if (frame.event === 'exit') {
-        const d = frame.data as { id: string; exit: ExitStatus };
+        const d = frame.data as Events['exit'];
         for (const l of this.exitListeners) l(d.id, d.exit);
+      } else if (frame.event === 'output') {
+        const d = frame.data as Events['output'];
+        const bytes = Buffer.from(d.data, 'base64');
+        for (const l of this.outputListeners) l(d.stream, bytes);
+      } else if (frame.event === 'outputDropped') {
+        const d = frame.data as Events['outputDropped'];
+        for (const l of this.droppedListeners) l(d.bytes);
       }
       return;
     }

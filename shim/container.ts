@@ -3,14 +3,16 @@
  * exit status, which is made durable before anyone is told.
  */
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { cgroupPathsOf, oomKillCount, readStats, type CgroupPaths } from './cgroup.js';
 import { formatRfc3339Nano, nowNs } from './clock.js';
-import { CriLogWriter } from './cri-log.js';
+import { CriLogWriter, type StreamName } from './cri-log.js';
 import { writeFileDurably } from './durable-file.js';
 import { ShimError, toShimError } from './errors.js';
 import { CappedOutput } from './exec-output.js';
-import { pipe } from './libc.js';
-import { drainWithin, readPipe, type PipeReader } from './pipe-reader.js';
+import { listenConsoleSocket, pipe, receiveFd, setWindowSize } from './libc.js';
+import { drainWithin, openTerminal, readPipe, writePipe, type InputWriter, type PipeReader } from './stdio.js';
 import {
   bundlePaths, EXEC_OUTPUT_CAP_BYTES,
   type BundlePaths, type ContainerStatus, type CreateParams, type ExecParams, type ExecResult, type ExitStatus,
@@ -39,8 +41,11 @@ export class Container {
   private readonly runtime: Runtime;
   private log: CriLogWriter | null = null;
   private stdio: PipeReader[] = [];
-  /** The write end of the container's stdin, held open so the container does not see EOF. */
-  private stdinFd: number | null = null;
+  /** The container's stdin, held open (so the container does not see EOF) until a client closes it. */
+  private stdin: InputWriter | null = null;
+  /** The pty master of a terminal container. */
+  private terminalFd: number | null = null;
+  private readonly attached = new Set<(stream: StreamName, chunk: Buffer) => void>();
   private cgroup: CgroupPaths | null = null;
   private oomBaseline = 0n;
   private execCount = 0;
@@ -69,37 +74,15 @@ export class Container {
   }
 
   async create(): Promise<number> {
-    if (this.params.tty) {
-      throw new ShimError('Unsupported', `container ${this.params.id}: terminal (tty) containers are not supported by this berth-shim yet; set tty: false`);
-    }
     try {
       this.log = new CriLogWriter(this.params.logPath, nowNs, (err) => console.error(`berth-shim: writing ${this.params.logPath}:`, err));
     } catch (err) {
       throw toShimError(err, 'InvalidArgument', `container ${this.params.id}: cannot open log file ${this.params.logPath} (does its directory exist?)`);
     }
-    const out = pipe();
-    const err = pipe();
-    const stdin = this.params.stdin ? pipe() : null;
-    const created = this.runtime.run(
-      ['create', '--bundle', this.params.bundle, '--pid-file', this.paths.initPid, this.params.id],
-      { stdio: [stdin?.read ?? 'ignore', out.write, err.write] },
-    );
-    // The runtime (and after it the container) holds the other ends now.
-    closeFd(out.write);
-    closeFd(err.write);
-    if (stdin !== null) {
-      closeFd(stdin.read);
-      this.stdinFd = stdin.write;
-    }
-    const log = this.log;
-    this.stdio = [
-      readPipe(out.read, (chunk) => log.write('stdout', chunk)),
-      readPipe(err.read, (chunk) => log.write('stderr', chunk)),
-    ];
-    void this.stdio[0]?.done.then(() => log.end('stdout'));
-    void this.stdio[1]?.done.then(() => log.end('stderr'));
+    const args = ['create', '--bundle', this.params.bundle, '--pid-file', this.paths.initPid];
     try {
-      await created;
+      if (this.params.tty) await this.createWithTerminal(args);
+      else await this.createWithPipes(args);
     } catch (e) {
       this.releaseStdio();
       throw e;
@@ -115,6 +98,77 @@ export class Container {
     this.status = 'created';
     this.reaper.onExit(this.pid, (ws) => void this.initExited(ws));
     return this.pid;
+  }
+
+  /** stdout and stderr as pipes into the log; stdin a pipe the shim keeps open when asked for. */
+  private async createWithPipes(args: string[]): Promise<void> {
+    const out = pipe();
+    const err = pipe();
+    const stdin = this.params.stdin ? pipe() : null;
+    const created = this.runtime.run([...args, this.params.id], { stdio: [stdin?.read ?? 'ignore', out.write, err.write] });
+    // The runtime (and after it the container) holds the other ends now.
+    closeFd(out.write);
+    closeFd(err.write);
+    if (stdin !== null) {
+      closeFd(stdin.read);
+      this.stdin = writePipe(stdin.write);
+    }
+    this.stdio = [readPipe(out.read, (c) => this.output('stdout', c)), readPipe(err.read, (c) => this.output('stderr', c))];
+    await created;
+  }
+
+  /**
+   * terminal: true. runc allocates the pty inside the container and sends its master over a console socket;
+   * the socket lives in a short private directory because a bundle path can exceed sun_path's 107 bytes.
+   */
+  private async createWithTerminal(args: string[]): Promise<void> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-console-'));
+    const socketPath = path.join(dir, 'console.sock');
+    let listener: number | null = null;
+    try {
+      listener = listenConsoleSocket(socketPath);
+      await this.runtime.run([...args, '--console-socket', socketPath, this.params.id]);
+      const master = receiveFd(listener);
+      this.terminalFd = master;
+      const terminal = openTerminal(master, (c) => this.output('stdout', c));
+      this.stdio = [terminal];
+      if (this.params.stdin) this.stdin = terminal;
+    } catch (err) {
+      throw toShimError(err, 'RuntimeFailed', `container ${this.params.id}: cannot set up its terminal`);
+    } finally {
+      if (listener !== null) closeFd(listener);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Every output chunk goes to the CRI log and to attached clients. */
+  private output(stream: StreamName, chunk: Buffer): void {
+    this.log?.write(stream, chunk);
+    for (const l of this.attached) l(stream, chunk);
+  }
+
+  /** Streams the container's output from now on to `listener`; returns the detach function. */
+  attach(listener: (stream: StreamName, chunk: Buffer) => void): () => void {
+    this.require(['created', 'running'], 'attach');
+    this.attached.add(listener);
+    return () => this.attached.delete(listener);
+  }
+
+  /** Writes to the container's stdin; `close` then closes it (stdinOnce), or sends ^D to a terminal. */
+  input(data: Buffer, close: boolean): void {
+    this.require(['created', 'running'], 'input');
+    if (this.stdin === null) throw new ShimError('FailedPrecondition', `container ${this.params.id} was created without stdin (or its stdin is closed)`);
+    if (data.length > 0) this.stdin.write(data);
+    if (close) {
+      this.stdin.end();
+      this.stdin = null;
+    }
+  }
+
+  resize(width: number, height: number): void {
+    this.require(['created', 'running'], 'resize');
+    if (this.terminalFd === null) throw new ShimError('FailedPrecondition', `container ${this.params.id} has no terminal (tty: false)`);
+    setWindowSize(this.terminalFd, height, width);
   }
 
   async start(): Promise<{ pid: number; startedAtNs: bigint }> {
@@ -269,12 +323,15 @@ export class Container {
   }
 
   private releaseStdio(): void {
+    // A terminal's input is its reader's handle, closed below; a stdin pipe is closed on its own.
+    if (this.terminalFd === null) this.stdin?.end();
+    this.stdin = null;
     for (const r of this.stdio) r.close();
     this.stdio = [];
     this.log?.close();
     this.log = null;
-    if (this.stdinFd !== null) closeFd(this.stdinFd);
-    this.stdinFd = null;
+    this.terminalFd = null;
+    this.attached.clear();
   }
 
   private require(allowed: ContainerStatus[], op: string): void {

@@ -90,3 +90,77 @@ export function pipe(): { read: number; write: number } {
   if (fn('int pipe2(void *fds, int flags)')(fds, O_CLOEXEC) !== 0) throw new SyscallError('pipe2', errno());
   return { read: fds[0] ?? -1, write: fds[1] ?? -1 };
 }
+
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const MSG_CMSG_CLOEXEC = 0x40000000;
+const SOL_SOCKET = 1;
+const SCM_RIGHTS = 1;
+const TIOCSWINSZ = 0x5414;
+/** sizeof(struct sockaddr_un) and of its sun_path. */
+const SOCKADDR_UN_SIZE = 110;
+const SUN_PATH_MAX = 107;
+
+function check(r: number | bigint, syscall: string): number {
+  if (Number(r) < 0) throw new SyscallError(syscall, errno());
+  return Number(r);
+}
+
+/**
+ * A listening unix stream socket for `runc create --console-socket`, non-blocking: the shim accepts only
+ * after runc has exited, when runc's connection and its message are already queued.
+ */
+export function listenConsoleSocket(path: string): number {
+  const sunPath = Buffer.from(path);
+  if (sunPath.length > SUN_PATH_MAX) throw new SyscallError(`bind(${path}): path longer than ${SUN_PATH_MAX} bytes`, 36);
+  const fd = check(fn('int socket(int domain, int type, int protocol)')(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), 'socket');
+  const addr = Buffer.alloc(SOCKADDR_UN_SIZE);
+  addr.writeUInt16LE(AF_UNIX, 0);
+  sunPath.copy(addr, 2);
+  try {
+    check(fn('int bind(int fd, void *addr, uint32_t len)')(fd, addr, SOCKADDR_UN_SIZE), `bind(${path})`);
+    check(fn('int listen(int fd, int backlog)')(fd, 1), 'listen');
+  } catch (err) {
+    fn('int close(int fd)')(fd);
+    throw err;
+  }
+  return fd;
+}
+
+/** Accepts the queued connection on `listenFd` and returns the one fd passed over it with SCM_RIGHTS. */
+export function receiveFd(listenFd: number): number {
+  const conn = check(fn('int accept4(int fd, void *addr, void *len, int flags)')(listenFd, null, null, SOCK_CLOEXEC), 'accept4');
+  try {
+    const k = koffi();
+    // struct msghdr / iovec / cmsghdr laid out by hand for 64-bit Linux; Buffers do not move, so their
+    // addresses stay valid for the call.
+    const data = Buffer.alloc(4096);
+    const control = Buffer.alloc(64);
+    const iov = Buffer.alloc(16);
+    iov.writeBigUInt64LE(k.address(data), 0);
+    iov.writeBigUInt64LE(BigInt(data.length), 8);
+    const msg = Buffer.alloc(56);
+    msg.writeBigUInt64LE(k.address(iov), 16);
+    msg.writeBigUInt64LE(1n, 24);
+    msg.writeBigUInt64LE(k.address(control), 32);
+    msg.writeBigUInt64LE(BigInt(control.length), 40);
+    check(fn('intptr_t recvmsg(int fd, void *msg, int flags)')(conn, msg, MSG_CMSG_CLOEXEC), 'recvmsg');
+    const controlLen = Number(msg.readBigUInt64LE(40));
+    if (controlLen < 20 || control.readInt32LE(8) !== SOL_SOCKET || control.readInt32LE(12) !== SCM_RIGHTS) {
+      throw new SyscallError('recvmsg: no SCM_RIGHTS file descriptor in the message', 0);
+    }
+    return control.readInt32LE(16);
+  } finally {
+    fn('int close(int fd)')(conn);
+  }
+}
+
+/** TIOCSWINSZ on a pty master: the container's terminal size. */
+export function setWindowSize(fd: number, rows: number, cols: number): void {
+  const ws = Buffer.alloc(8);
+  ws.writeUInt16LE(rows, 0);
+  ws.writeUInt16LE(cols, 2);
+  check(fn('int ioctl(int fd, unsigned long request, void *arg)')(fd, TIOCSWINSZ, ws), 'ioctl(TIOCSWINSZ)');
+}

@@ -75,7 +75,7 @@ export interface CreateParams {
   logPath: string;
   /** Keep a pipe open to the container's stdin (CRI `stdin: true`). */
   stdin: boolean;
-  /** The config.json asks for a terminal; tty containers are not supported yet and are refused. */
+  /** The config.json asks for a terminal (process.terminal): runc hands the shim the pty master. */
   tty: boolean;
 }
 
@@ -169,6 +169,18 @@ export interface DeleteParams {
   force: boolean;
 }
 
+export interface InputParams {
+  /** Base64 bytes for the container's stdin. */
+  data: string;
+  /** Close stdin after the data (CRI stdinOnce); a terminal gets ^D instead. */
+  close: boolean;
+}
+
+export interface ResizeParams {
+  width: number;
+  height: number;
+}
+
 export interface EmptyResult {
   ok: true;
 }
@@ -184,6 +196,10 @@ export interface Methods {
   update: { params: UpdateParams; result: EmptyResult };
   stats: { params: Record<string, never>; result: StatsResult };
   reopenLog: { params: Record<string, never>; result: EmptyResult };
+  attach: { params: Record<string, never>; result: EmptyResult };
+  detach: { params: Record<string, never>; result: EmptyResult };
+  input: { params: InputParams; result: EmptyResult };
+  resize: { params: ResizeParams; result: EmptyResult };
   wait: { params: Record<string, never>; result: WaitResult };
   delete: { params: DeleteParams; result: DeleteResult };
   shutdown: { params: Record<string, never>; result: EmptyResult };
@@ -192,13 +208,18 @@ export interface Methods {
 export type Method = keyof Methods;
 
 export const METHODS: readonly Method[] = [
-  'hello', 'create', 'state', 'start', 'kill', 'exec', 'update', 'stats', 'reopenLog', 'wait', 'delete', 'shutdown',
+  'hello', 'create', 'state', 'start', 'kill', 'exec', 'update', 'stats', 'reopenLog', 'attach', 'detach', 'input', 'resize',
+  'wait', 'delete', 'shutdown',
 ];
 
 /** Server → client events. */
 export interface Events {
   /** The container's init exited; exit.json is already on disk. */
   exit: { id: string; exit: ExitStatus };
+  /** Container output, to connections that sent attach; base64. A terminal's output is all 'stdout'. */
+  output: { id: string; stream: 'stdout' | 'stderr'; data: string };
+  /** Output was dropped for this connection because it read too slowly; the CRI log still has it. */
+  outputDropped: { id: string; bytes: number };
 }
 
 export type EventName = keyof Events;

@@ -10,15 +10,20 @@ import { Container } from './container.js';
 import { ShimError, toShimError } from './errors.js';
 import {
   bundlePaths, encodeFrame, FrameReader, parseRequest, PROTOCOL_VERSION,
-  type CreateParams, type DeleteParams, type EventFrame, type ExecParams, type ExitStatus, type KillParams,
-  type Method, type RequestFrame, type ResponseFrame, type UpdateParams,
+  type CreateParams, type DeleteParams, type EventFrame, type ExecParams, type ExitStatus, type InputParams, type KillParams,
+  type Method, type RequestFrame, type ResizeParams, type ResponseFrame, type UpdateParams,
 } from './protocol.js';
 import type { Reaper } from './reaper.js';
 
 interface Connection {
   socket: net.Socket;
   greeted: boolean;
+  /** Set while the connection is attached to the container's output. */
+  detach: (() => void) | null;
 }
+
+/** Output queued to one attached client beyond this is dropped (the CRI log keeps it), not buffered. */
+const ATTACH_BACKLOG_BYTES = 8 * 1024 * 1024;
 
 function requireString(v: unknown, name: string): string {
   if (typeof v !== 'string' || v === '') throw new ShimError('InvalidArgument', `create: "${name}" must be a non-empty string`);
@@ -73,7 +78,7 @@ export class ShimServer {
   }
 
   private accept(socket: net.Socket): void {
-    const conn: Connection = { socket, greeted: false };
+    const conn: Connection = { socket, greeted: false, detach: null };
     this.connections.add(conn);
     const reader = new FrameReader();
     socket.on('data', (chunk: Buffer) => {
@@ -89,7 +94,10 @@ export class ShimServer {
     });
     // A vanished client is normal (daemon restart); its pending answers are dropped, the shim carries on.
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.connections.delete(conn));
+    socket.on('close', () => {
+      conn.detach?.();
+      this.connections.delete(conn);
+    });
   }
 
   private async handle(conn: Connection, raw: unknown): Promise<void> {
@@ -147,6 +155,26 @@ export class ShimServer {
       case 'reopenLog':
         this.current().reopenLog();
         return { ok: true };
+      case 'attach':
+        if (conn.detach === null) conn.detach = this.current().attach((stream, chunk) => this.sendOutput(conn, stream, chunk));
+        return { ok: true };
+      case 'detach':
+        conn.detach?.();
+        conn.detach = null;
+        return { ok: true };
+      case 'input': {
+        const p = params as unknown as Partial<InputParams>;
+        if (typeof p.data !== 'string') throw new ShimError('InvalidArgument', 'input: "data" must be a base64 string');
+        this.current().input(Buffer.from(p.data, 'base64'), p.close === true);
+        return { ok: true };
+      }
+      case 'resize': {
+        const p = params as unknown as Partial<ResizeParams>;
+        const ok = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n > 0 && n <= 0xffff;
+        if (!ok(p.width) || !ok(p.height)) throw new ShimError('InvalidArgument', 'resize: "width" and "height" must be integers from 1 to 65535');
+        this.current().resize(p.width, p.height);
+        return { ok: true };
+      }
       case 'wait':
         return { exit: await this.current().wait() };
       case 'delete': {
@@ -189,6 +217,15 @@ export class ShimServer {
   private broadcastExit(id: string, exit: ExitStatus): void {
     const frame: EventFrame = { event: 'exit', data: { id, exit } };
     for (const c of this.connections) if (c.greeted) this.send(c, frame);
+  }
+
+  private sendOutput(conn: Connection, stream: 'stdout' | 'stderr', chunk: Buffer): void {
+    const id = this.container?.params.id ?? '';
+    if (conn.socket.writableLength > ATTACH_BACKLOG_BYTES) {
+      this.send(conn, { event: 'outputDropped', data: { id, bytes: chunk.length } });
+      return;
+    }
+    this.send(conn, { event: 'output', data: { id, stream, data: chunk.toString('base64') } });
   }
 
   private send(conn: Connection, frame: ResponseFrame | EventFrame): void {

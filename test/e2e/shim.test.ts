@@ -238,12 +238,32 @@ describe('berth-shim with runc', () => {
     expect(runcList()).not.toContain('orphan');
   });
 
-  it('refuses tty containers with Unsupported and shuts the shim down', async () => {
-    const { bundle, logPath } = newBundle('tty', { args: ['true'] });
-    const err = await startShim({ bundle, id: 'tty', namespace: NS, runtime: 'runc', runtimeArgs: [], runcRoot, logPath, stdin: false, tty: true }).catch((e: unknown) => e);
-    expect(isShimError(err, 'Unsupported')).toBe(true);
-    const shimPid = pidFrom(bundlePaths(bundle).shimPid);
-    await until('the shim to exit', () => !alive(shimPid));
+  it('runs a tty container: output over attach and into the log, stdin input, terminal resize', async () => {
+    const { bundle, logPath } = newBundle('tty', { args: ['sh', '-c', 'echo hello-tty; read x; stty size; echo got:$x; exit 4'], terminal: true });
+    const client = await startShim({ bundle, id: 'tty', namespace: NS, runtime: 'runc', runtimeArgs: [], runcRoot, logPath, stdin: true, tty: true });
+    let seen = '';
+    client.onOutput((stream, data) => { seen += `${stream}:${data.toString()}`; });
+    await client.attach();
+    await client.start();
+    await until('the greeting over attach', () => seen.includes('stdout:hello-tty'));
+    await client.resize(100, 30);
+    await client.input(Buffer.from('abc\n'));
+    expect(await client.wait()).toMatchObject({ exitCode: 4 });
+    const text = logEntries(logPath).map((e) => `${e.stream} ${e.text}`).join('\n');
+    expect(text).toContain('stdout hello-tty');
+    expect(text).toContain('stdout 30 100');
+    expect(text).toContain('stdout got:abc');
+    await client.delete();
+  });
+
+  it('feeds stdin through a pipe and closes it on request', async () => {
+    const { bundle, logPath } = newBundle('stdin', { args: ['cat'] });
+    const client = await startShim({ bundle, id: 'stdin', namespace: NS, runtime: 'runc', runtimeArgs: [], runcRoot, logPath, stdin: true, tty: false });
+    await client.start();
+    await client.input(Buffer.from('line one\nline two'), true);
+    expect(await client.wait()).toMatchObject({ exitCode: 0 });
+    expect(logEntries(logPath)).toMatchObject([{ stream: 'stdout', tag: 'F', text: 'line one' }, { stream: 'stdout', tag: 'F', text: 'line two' }]);
+    await client.delete();
   });
 
   it('reports a failed runc create with the runtime error', async () => {
