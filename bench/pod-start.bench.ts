@@ -8,11 +8,10 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startBerth } from './lib/berth.js';
+import { measureBoth, type StartRuntime } from './lib/both-runtimes.js';
 import { removeBridgeNetwork, writeBridgeConflist } from './lib/cni.js';
-import { startContainerd } from './lib/containerd.js';
 import { CriClient } from './lib/cri-client.js';
-import { attempt, unavailableNotes, valueOr, type Outcome } from './lib/outcome.js';
+import { unavailableNotes, valueOr } from './lib/outcome.js';
 import { benchPod, sleeperContainer } from './lib/pod-specs.js';
 import { cpuSeconds, listProcesses, pssBytes } from './lib/processes.js';
 import { startRegistry } from './lib/registry.js';
@@ -118,7 +117,7 @@ async function footprint(runtime: RunningRuntime): Promise<Footprint> {
   };
 }
 
-async function measure(start: () => Promise<RunningRuntime>, images: Images, logRoot: string): Promise<PodStartResult> {
+async function measure(start: StartRuntime, images: Images, logRoot: string): Promise<PodStartResult> {
   const runtime = await start();
   const client = new CriClient(runtime.endpoint);
   try {
@@ -237,13 +236,9 @@ async function main(): Promise<void> {
     // A bridge left by an interrupted run would carry stale addresses into the first runtime's numbers.
     await removeBridgeNetwork();
 
-    const skipped: Outcome<PodStartResult> = { ok: false, reason: 'skipped by flag' };
-    const containerd = args['skip-containerd']
-      ? skipped
-      : await attempt('containerd', () => measure(() => startContainerd(opts), images, logRoot));
-    const berth = args['skip-berth']
-      ? skipped
-      : await attempt('berth', () => measure(() => startBerth(opts), images, logRoot));
+    const { containerd, berth } = await measureBoth(opts,
+      { containerd: args['skip-containerd'] === true, berth: args['skip-berth'] === true },
+      (_name, start) => measure(start, images, logRoot));
     printTable(`pod start (1 container per pod; ${containersPerPod} per pod for list and footprint)`,
       rows(valueOr(berth, undefined), valueOr(containerd, undefined)),
       ['containerd runs one shim per pod, berth one per container', ...unavailableNotes({ berth, containerd })]);

@@ -7,14 +7,13 @@ import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { startBerth } from './lib/berth.js';
-import { startContainerd } from './lib/containerd.js';
+import { measureBoth, type StartRuntime } from './lib/both-runtimes.js';
 import { CriClient } from './lib/cri-client.js';
 import { assembleImage, writeLayer, type BuiltLayer } from './lib/image-builder.js';
-import { attempt, unavailableNotes, valueOr, type Outcome } from './lib/outcome.js';
+import { unavailableNotes, valueOr } from './lib/outcome.js';
 import { startRegistry } from './lib/registry.js';
 import { printTable } from './lib/report.js';
-import type { RunningRuntime, RuntimeOptions } from './lib/runtime-under-test.js';
+import type { RuntimeOptions } from './lib/runtime-under-test.js';
 import { seededLayerEntries } from './lib/seeded-content.js';
 import { median, p90, timed } from './lib/stats.js';
 
@@ -65,7 +64,7 @@ async function floorOnce(layers: BuiltLayer[], parent: string): Promise<number> 
  * Pull ref once per iteration, each time into a freshly started runtime with an empty root. Warm-up pulls are
  * not counted: they bring the registry's blobs and the runtime's binaries into the page cache.
  */
-async function pullTimes(name: string, start: () => Promise<RunningRuntime>, ref: string): Promise<number[]> {
+async function pullTimes(name: string, start: StartRuntime, ref: string): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < warmup + iterations; i++) {
     const runtime = await start();
@@ -117,13 +116,9 @@ async function main(): Promise<void> {
 
     const floor: number[] = [];
     for (let i = 0; i < iterations; i++) floor.push(await floorOnce(layers, work));
-    const skipped: Outcome<number[]> = { ok: false, reason: 'skipped by flag' };
-    const containerd = args['skip-containerd']
-      ? skipped
-      : await attempt('containerd', () => pullTimes('containerd', () => startContainerd(opts), ref));
-    const berth = args['skip-berth']
-      ? skipped
-      : await attempt('berth', () => pullTimes('berth', () => startBerth(opts), ref));
+    const { containerd, berth } = await measureBoth(opts,
+      { containerd: args['skip-containerd'] === true, berth: args['skip-berth'] === true },
+      (name, start) => pullTimes(name, start, ref));
 
     const c = valueOr(containerd, undefined);
     const b = valueOr(berth, undefined);
