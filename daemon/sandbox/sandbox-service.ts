@@ -101,7 +101,7 @@ export class SandboxService {
       const local = (async () => {
         await writeSandboxFiles(dir, config, hostNetwork, hostname);
         if (!hostIpc) record.shm = await mountSandboxShm(dir);
-        if (podSharesPid(config)) record.infra = await this.startInfra(record, runtime);
+        if (podSharesPid(config)) await this.startInfra(record, runtime);
       })();
       // Both run to the end before a failure is reported, so the clean-up below never races a half-done step.
       const [net, prep] = await Promise.allSettled([network, local]);
@@ -116,8 +116,11 @@ export class SandboxService {
     }
   }
 
-  /** Pulls the sandbox image if needed and starts the infra container that holds the pod's PID namespace. */
-  private async startInfra(record: SandboxRecord, runtime: RuntimeHandlerConfig): Promise<SandboxRecord['infra']> {
+  /**
+   * Pulls the sandbox image if needed and starts the infra container that holds the pod's PID namespace.
+   * `record.infra` is set before anything is made, so a failure part-way is undone by release().
+   */
+  private async startInfra(record: SandboxRecord, runtime: RuntimeHandlerConfig): Promise<void> {
     const ref = this.d.config.cri.sandbox_image;
     let image = await this.d.images.get(NAMESPACE, ref);
     if (image === undefined) {
@@ -125,9 +128,9 @@ export class SandboxService {
       image = await this.d.images.get(NAMESPACE, ref);
       if (image === undefined) throw failedPrecondition(`sandbox image ${ref} vanished right after its pull; check [cri] sandbox_image`);
     }
-    const snapshotKey = `${record.id}-infra`;
-    const rootfs = await mountBundleRootfs(this.d.snapshotter, record.dir, snapshotKey, image.chainID);
-    const infra = { pid: 0, bundle: record.dir, snapshotKey };
+    const infra = { pid: 0, bundle: record.dir, snapshotKey: `${record.id}-infra` };
+    record.infra = infra;
+    const rootfs = await mountBundleRootfs(this.d.snapshotter, record.dir, infra.snapshotKey, image.chainID);
     const { spec } = await buildSandboxSpec({
       sandboxId: record.id,
       config: record.config,
@@ -140,7 +143,6 @@ export class SandboxService {
     await this.d.tasks.create({ id: record.id, bundle: record.dir, runtime, logPath: '', stdin: false, tty: false });
     const client = await this.d.tasks.client(record.id, record.dir);
     infra.pid = (await client.start()).pid;
-    return infra;
   }
 
   /** Stops the pod's containers and infra, detaches its network; idempotent. Namespaces stay until remove. */
