@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +9,7 @@ import { containerConfig, cleanupPods, E2E_SUBNET, podConfig, runContainer, writ
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
 import { rejectionOf } from '../fixtures/rejection.js';
 import { startBerthd, type BerthdHandle } from '../harness/berthd.js';
+import { mountsUnder } from '../harness/network.js';
 
 const grpcFailure = async (p: Promise<unknown>): Promise<ServiceError> => (await rejectionOf(p)) as ServiceError;
 
@@ -149,6 +152,27 @@ describe('CRI pod sandboxes', () => {
     expect(clash.code).toBe(GrpcStatus.ALREADY_EXISTS);
     expect(clash.details).toContain(first.pod_sandbox_id);
     await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: first.pod_sandbox_id });
+  });
+
+  it('undoes everything of a RunPodSandbox that fails part-way (infra image missing)', async () => {
+    const broken = await startBerthd({ config: { cri: { sandbox_image: `${registry.host}/e2e/missing:1` } } });
+    try {
+      await writeE2eCniConfig(broken);
+      const config = podConfig('broken', {
+        linux: { cgroup_parent: '/berth-e2e', security_context: { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' } } },
+      });
+      const failure = await grpcFailure(broken.runtime.RunPodSandbox({ config }));
+      expect(failure.code).toBe(GrpcStatus.NOT_FOUND);
+      expect((await broken.runtime.ListPodSandbox({})).items).toEqual([]);
+      expect(await readdir(join(broken.state, 'k8s.io'))).toEqual([]);
+      expect(await readdir(join(broken.state, 'netns'))).toEqual([]);
+      expect((await mountsUnder(broken.dir)).filter((m) => !m.endsWith('/netns') && !m.endsWith('/ns'))).toEqual([]);
+      const ipam = await readdir(join(broken.dir, 'cni/ipam/berthe2e')).catch(() => [] as string[]);
+      expect(ipam.filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f))).toEqual([]);
+    } finally {
+      await cleanupPods(broken);
+      await broken.cleanup();
+    }
   });
 
   it('answers bad requests with the codes kubelet expects', async () => {
