@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../config/defaults.js';
+import { renderCrictlConfig } from '../../daemon/systemd/install.js';
 import { formatConfig } from '../../config/load.js';
 import { freePort } from '../fixtures/registry.js';
 import { openNotifySocket, type NotifySocket } from '../fixtures/notify-socket.js';
@@ -171,6 +172,14 @@ describe('berthd under systemd, reloaded and scraped', () => {
     } finally {
       await rm(join(confDir, '10-bad.conflist'));
     }
+  });
+
+  it('lets crictl work from the crictl.yaml install writes, with no flag and no warning', async () => {
+    const file = join(daemon.dir, 'crictl.yaml');
+    await writeFile(file, renderCrictlConfig(daemon.socket));
+    const ps = spawnSync('crictl', ['--config', file, 'ps', '-a'], { encoding: 'utf8' });
+    expect({ status: ps.status, stderr: ps.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(ps.stdout).toMatch(/^CONTAINER\s+IMAGE/);
   });
 
   it('serves per-RPC counts and latency histograms', async () => {
