@@ -144,6 +144,23 @@ describe('CRI pod sandboxes', () => {
     await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: id });
   });
 
+  it('starts and removes pods in parallel, each with its own address', async () => {
+    const configs = Array.from({ length: 8 }, (_, i) => podConfig(`par-${i}`));
+    const ids = await Promise.all(
+      configs.map(async (config) => {
+        const { pod_sandbox_id: id } = await daemon.runtime.RunPodSandbox({ config });
+        await runContainer(daemon.runtime, id, config, containerConfig('c', busybox.reference, ['sleep', '1000']));
+        return id;
+      }),
+    );
+    const ips = await Promise.all(ids.map(async (id) => (await daemon.runtime.PodSandboxStatus({ pod_sandbox_id: id })).status!.network!.ip));
+    expect(new Set(ips).size).toBe(8);
+    const running = await daemon.runtime.ListContainers({ filter: { state: { state: 'CONTAINER_RUNNING' } } });
+    expect(running.containers).toHaveLength(8);
+    await Promise.all(ids.map((id) => daemon.runtime.RemovePodSandbox({ pod_sandbox_id: id })));
+    expect((await daemon.runtime.ListContainers({})).containers).toEqual([]);
+  });
+
   it('returns the same id for a retried RunPodSandbox and AlreadyExists for another config under the name', async () => {
     const config = podConfig('retry');
     const [first, second] = await Promise.all([daemon.runtime.RunPodSandbox({ config }), daemon.runtime.RunPodSandbox({ config })]);
