@@ -430,3 +430,21 @@ describe('ImageService, observability', () => {
     }
   });
 });
+
+describe('ImageService, concurrent pulls of images sharing layers', () => {
+  it('downloads and unpacks each shared layer once across namespaces', async () => {
+    const shared = [[file('a', '1')], [file('b', '2')]];
+    const one = await pushImage(reg, [...shared, [file('one', '1')]]);
+    const two = await pushImage(reg, [...shared, [file('two', '2')]]);
+    tag(reg, 'registry.test/one:1', one.manifest);
+    tag(reg, 'registry.test/two:1', two.manifest);
+    reg.delayMs = 20;
+    const images = await openService();
+    const [r1, r2] = await Promise.all([images.pull('k8s.io', 'registry.test/one:1'), images.pull('moby', 'registry.test/two:1')]);
+    for (const l of one.layers.slice(0, 2)) expect(reg.fetches.get(l.digest)).toBe(1);
+    const keys = (await snapshotter.list()).map((s) => s.key).sort();
+    expect(keys).toEqual([...new Set([...chainIDs(one.config.rootfs.diff_ids), ...chainIDs(two.config.rootfs.diff_ids)])].sort());
+    expect(keys).toHaveLength(4);
+    expect(r1.chainID).not.toBe(r2.chainID);
+  });
+});
