@@ -46,6 +46,9 @@ async function serve(configPath: string | undefined): Promise<void> {
   };
   process.on('uncaughtException', crash);
   process.on('unhandledRejection', crash);
+  // systemd arms the watchdog once READY=1 arrives; pinging already during start-up costs nothing.
+  const watchdogMs = systemd.startWatchdog();
+  if (watchdogMs !== undefined) logger.info({ intervalMs: watchdogMs }, 'pinging the systemd watchdog');
   let daemon;
   try {
     daemon = await startDaemon(config, source, logger);
@@ -54,18 +57,19 @@ async function serve(configPath: string | undefined): Promise<void> {
     fail(err instanceof Error ? err.message : String(err), 1);
   }
   systemd.ready();
-  const watchdogMs = systemd.startWatchdog();
-  if (watchdogMs !== undefined) logger.info({ intervalMs: watchdogMs }, 'pinging the systemd watchdog');
   let stopping = false;
   // Reloads run one after another; a SIGHUP during one queues the next.
   let reloads = Promise.resolve();
   process.on('SIGHUP', () => {
     logger.info({ signal: 'SIGHUP' }, 're-reading the config');
-    reloads = reloads.then(async () => {
-      systemd.reloading();
-      await reloadConfig(daemon, configPath, logger);
-      systemd.ready();
-    }, crash);
+    reloads = reloads
+      .then(async () => {
+        systemd.reloading();
+        await reloadConfig(daemon, configPath, logger);
+      })
+      // A reload that breaks unexpectedly is a berth bug; the daemon keeps serving on what it had.
+      .catch((err: unknown) => logger.error({ err }, 'config reload failed unexpectedly'))
+      .finally(() => systemd.ready());
   });
   const shutdown = (signal: NodeJS.Signals): void => {
     if (stopping) return;
