@@ -9,18 +9,21 @@ import { fileURLToPath } from 'node:url';
 import { ShimError } from './errors.js';
 import {
   bundlePaths, encodeFrame, FrameReader, parseServerFrame, PROTOCOL_VERSION,
-  type CreateParams, type Events, type ExecParams, type ExecResult, type ExitStatus, type HelloResult, type KillParams,
+  type CreateParams, type Events, type ExecParams, type ExecStartParams, type ExecResult, type ExitStatus, type HelloResult, type KillParams,
   type Method, type Methods, type OciResources, type StartResult, type StateResult, type StatsResult,
 } from './protocol.js';
 
 export { ShimError, isShimError } from './errors.js';
-export type { ExecResult, ExitStatus, StateResult, StatsResult, StartResult } from './protocol.js';
+export type { ExecResult, ExecStartParams, ExitStatus, StateResult, StatsResult, StartResult } from './protocol.js';
 
 /** Exec output decoded from the wire. */
 export interface ExecOutput extends Omit<ExecResult, 'stdout' | 'stderr'> {
   stdout: Buffer;
   stderr: Buffer;
 }
+
+/** Output bytes of the attached container (execId undefined) or of a streaming exec. */
+export type OutputListener = (stream: 'stdout' | 'stderr', data: Buffer, execId: string | undefined) => void;
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -32,8 +35,9 @@ export class ShimClient {
   private readonly pending = new Map<number, Pending>();
   private readonly exitListeners = new Set<(id: string, exit: ExitStatus) => void>();
   private readonly closeListeners = new Set<() => void>();
-  private readonly outputListeners = new Set<(stream: 'stdout' | 'stderr', data: Buffer) => void>();
-  private readonly droppedListeners = new Set<(bytes: number) => void>();
+  private readonly outputListeners = new Set<OutputListener>();
+  private readonly droppedListeners = new Set<(bytes: number, execId: string | undefined) => void>();
+  private readonly execExitListeners = new Set<(execId: string, exitCode: number) => void>();
   private closed = false;
   /** Filled by the hello that connect() sends. */
   info: HelloResult = { version: PROTOCOL_VERSION, shimPid: 0, bundle: null, id: null };
@@ -121,26 +125,40 @@ export class ShimClient {
     await this.call('detach', {});
   }
 
-  /** Writes to the container's stdin (created with stdin: true); `close` closes it afterwards. */
-  async input(data: Buffer, close = false): Promise<void> {
-    await this.call('input', { data: data.toString('base64'), close });
+  /**
+   * Starts a streaming exec (kubectl exec [-it]); its output arrives through onOutput with its execId, its end
+   * through onExecExit. Input and resize take the execId. If this connection closes, the exec's stdin is closed.
+   */
+  execStart(params: ExecStartParams): Promise<{ pid: number }> {
+    return this.call('execStart', params);
   }
 
-  /** Sets a tty container's terminal size. */
-  async resize(width: number, height: number): Promise<void> {
-    await this.call('resize', { width, height });
+  /** Writes to the container's stdin (created with stdin: true), or to an exec's; `close` closes it afterwards. */
+  async input(data: Buffer, close = false, execId?: string): Promise<void> {
+    await this.call('input', { data: data.toString('base64'), close, ...(execId === undefined ? {} : { execId }) });
   }
 
-  /** Output of an attached connection; returns the unsubscribe function. */
-  onOutput(listener: (stream: 'stdout' | 'stderr', data: Buffer) => void): () => void {
+  /** Sets the terminal size of a tty container, or of a tty exec. */
+  async resize(width: number, height: number, execId?: string): Promise<void> {
+    await this.call('resize', { width, height, ...(execId === undefined ? {} : { execId }) });
+  }
+
+  /** Output of an attached connection (execId undefined) or of an exec it started; returns the unsubscribe function. */
+  onOutput(listener: OutputListener): () => void {
     this.outputListeners.add(listener);
     return () => this.outputListeners.delete(listener);
   }
 
   /** Output the shim dropped for this connection because it read too slowly. */
-  onOutputDropped(listener: (bytes: number) => void): () => void {
+  onOutputDropped(listener: (bytes: number, execId: string | undefined) => void): () => void {
     this.droppedListeners.add(listener);
     return () => this.droppedListeners.delete(listener);
+  }
+
+  /** A streaming exec started on this connection exited (after all its output). */
+  onExecExit(listener: (execId: string, exitCode: number) => void): () => void {
+    this.execExitListeners.add(listener);
+    return () => this.execExitListeners.delete(listener);
   }
 
   /** Resolves when the container's init has exited (its status already durable in exit.json). */
@@ -193,10 +211,13 @@ export class ShimClient {
       } else if (frame.event === 'output') {
         const d = frame.data as Events['output'];
         const bytes = Buffer.from(d.data, 'base64');
-        for (const l of this.outputListeners) l(d.stream, bytes);
+        for (const l of this.outputListeners) l(d.stream, bytes, d.execId);
       } else if (frame.event === 'outputDropped') {
         const d = frame.data as Events['outputDropped'];
-        for (const l of this.droppedListeners) l(d.bytes);
+        for (const l of this.droppedListeners) l(d.bytes, d.execId);
+      } else if (frame.event === 'execExit') {
+        const d = frame.data as Events['execExit'];
+        for (const l of this.execExitListeners) l(d.execId, d.exitCode);
       }
       return;
     }

@@ -3,20 +3,18 @@
  * exit status, which is made durable before anyone is told.
  */
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { cgroupPathsOf, oomKillCount, readStats, type CgroupPaths } from './cgroup.js';
 import { formatRfc3339Nano, nowNs } from './clock.js';
 import { CriLogWriter, type StreamName } from './cri-log.js';
 import { writeFileDurably } from './durable-file.js';
 import { ShimError, toShimError } from './errors.js';
 import { CappedOutput } from './exec-output.js';
-import { listenConsoleSocket, pipe, receiveFd, setWindowSize } from './libc.js';
-import { drainWithin, openTerminal, readPipe, writePipe, type InputWriter, type PipeReader } from './stdio.js';
+import { ProcessIo, type ProcessIoOptions } from './process-io.js';
+import { drainWithin } from './stdio.js';
 import {
   bundlePaths, EXEC_OUTPUT_CAP_BYTES,
-  type BundlePaths, type ContainerStatus, type CreateParams, type ExecParams, type ExecResult, type ExitStatus,
-  type KillParams, type OciResources, type StateResult, type StatsResult,
+  type BundlePaths, type ContainerStatus, type CreateParams, type ExecParams, type ExecResult, type ExecStartParams,
+  type ExitStatus, type KillParams, type OciProcess, type OciResources, type StateResult, type StatsResult,
 } from './protocol.js';
 import type { Reaper, WaitStatus } from './reaper.js';
 import { Runtime } from './runtime.js';
@@ -26,8 +24,10 @@ const STDIO_DRAIN_MS = 2_000;
 
 const SIGNAL = /^(SIG)?[A-Z][A-Z0-9+-]*$|^[1-9][0-9]?$/;
 
-function closeFd(fd: number): void {
-  fs.closeSync(fd);
+function writeInput(io: ProcessIo | null | undefined, what: string, data: Buffer, close: boolean): void {
+  if (io?.stdin == null) throw new ShimError('FailedPrecondition', `${what} was started without stdin (or its stdin is closed)`);
+  if (data.length > 0) io.stdin.write(data);
+  if (close) io.closeStdin();
 }
 
 export class Container {
@@ -40,11 +40,9 @@ export class Container {
   private readonly paths: BundlePaths;
   private readonly runtime: Runtime;
   private log: CriLogWriter | null = null;
-  private stdio: PipeReader[] = [];
-  /** The container's stdin, held open (so the container does not see EOF) until a client closes it. */
-  private stdin: InputWriter | null = null;
-  /** The pty master of a terminal container. */
-  private terminalFd: number | null = null;
+  /** The init's stdio; its stdin is held open (so the container does not see EOF) until a client closes it. */
+  private io: ProcessIo | null = null;
+  private readonly execs = new Map<string, ProcessIo>();
   private readonly attached = new Set<(stream: StreamName, chunk: Buffer) => void>();
   private cgroup: CgroupPaths | null = null;
   private oomBaseline = 0n;
@@ -79,10 +77,16 @@ export class Container {
     } catch (err) {
       throw toShimError(err, 'InvalidArgument', `container ${this.params.id}: cannot open log file ${this.params.logPath} (does its directory exist?)`);
     }
-    const args = ['create', '--bundle', this.params.bundle, '--pid-file', this.paths.initPid];
+    const io = new ProcessIo({ tty: this.params.tty, stdin: this.params.stdin, onOutput: (stream, c) => this.output(stream, c) });
+    this.io = io;
     try {
-      if (this.params.tty) await this.createWithTerminal(args);
-      else await this.createWithPipes(args);
+      const created = this.runtime.run(
+        ['create', '--bundle', this.params.bundle, '--pid-file', this.paths.initPid, ...io.runtimeArgs, this.params.id],
+        { stdio: io.runtimeStdio },
+      );
+      io.spawned();
+      await created;
+      io.created();
     } catch (e) {
       this.releaseStdio();
       throw e;
@@ -98,47 +102,6 @@ export class Container {
     this.status = 'created';
     this.reaper.onExit(this.pid, (ws) => void this.initExited(ws));
     return this.pid;
-  }
-
-  /** stdout and stderr as pipes into the log; stdin a pipe the shim keeps open when asked for. */
-  private async createWithPipes(args: string[]): Promise<void> {
-    const out = pipe();
-    const err = pipe();
-    const stdin = this.params.stdin ? pipe() : null;
-    const created = this.runtime.run([...args, this.params.id], { stdio: [stdin?.read ?? 'ignore', out.write, err.write] });
-    // The runtime (and after it the container) holds the other ends now.
-    closeFd(out.write);
-    closeFd(err.write);
-    if (stdin !== null) {
-      closeFd(stdin.read);
-      this.stdin = writePipe(stdin.write);
-    }
-    this.stdio = [readPipe(out.read, (c) => this.output('stdout', c)), readPipe(err.read, (c) => this.output('stderr', c))];
-    await created;
-  }
-
-  /**
-   * terminal: true. runc allocates the pty inside the container and sends its master over a console socket;
-   * the socket lives in a short private directory because a bundle path can exceed sun_path's 107 bytes.
-   */
-  private async createWithTerminal(args: string[]): Promise<void> {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-console-'));
-    const socketPath = path.join(dir, 'console.sock');
-    let listener: number | null = null;
-    try {
-      listener = listenConsoleSocket(socketPath);
-      await this.runtime.run([...args, '--console-socket', socketPath, this.params.id]);
-      const master = receiveFd(listener);
-      this.terminalFd = master;
-      const terminal = openTerminal(master, (c) => this.output('stdout', c));
-      this.stdio = [terminal];
-      if (this.params.stdin) this.stdin = terminal;
-    } catch (err) {
-      throw toShimError(err, 'RuntimeFailed', `container ${this.params.id}: cannot set up its terminal`);
-    } finally {
-      if (listener !== null) closeFd(listener);
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
   }
 
   /** Every output chunk goes to the CRI log and to attached clients. */
@@ -157,18 +120,12 @@ export class Container {
   /** Writes to the container's stdin; `close` then closes it (stdinOnce), or sends ^D to a terminal. */
   input(data: Buffer, close: boolean): void {
     this.require(['created', 'running'], 'input');
-    if (this.stdin === null) throw new ShimError('FailedPrecondition', `container ${this.params.id} was created without stdin (or its stdin is closed)`);
-    if (data.length > 0) this.stdin.write(data);
-    if (close) {
-      this.stdin.end();
-      this.stdin = null;
-    }
+    writeInput(this.io, `container ${this.params.id}`, data, close);
   }
 
   resize(width: number, height: number): void {
     this.require(['created', 'running'], 'resize');
-    if (this.terminalFd === null) throw new ShimError('FailedPrecondition', `container ${this.params.id} has no terminal (tty: false)`);
-    setWindowSize(this.terminalFd, height, width);
+    if (this.io?.resize(width, height) !== true) throw new ShimError('FailedPrecondition', `container ${this.params.id} has no terminal (tty: false)`);
   }
 
   async start(): Promise<{ pid: number; startedAtNs: bigint }> {
@@ -233,38 +190,22 @@ export class Container {
     return new Promise((resolve) => this.exitWaiters.push(resolve));
   }
 
+  /** ExecSync: runs a process to completion and returns its (capped) output. */
   async exec(p: ExecParams): Promise<ExecResult> {
     this.require(['running'], 'exec');
-    const args = p.process.args;
-    if (!Array.isArray(args) || args.length === 0 || !args.every((a) => typeof a === 'string')) {
-      throw new ShimError('InvalidArgument', 'exec: process.args must be a non-empty array of strings');
-    }
-    if (p.process.terminal === true) throw new ShimError('Unsupported', 'exec: terminal (tty) exec is not supported by this berth-shim yet');
-    const n = ++this.execCount;
-    const processFile = `${this.params.bundle}/exec-${n}.json`;
-    const pidFile = `${this.params.bundle}/exec-${n}.pid`;
-    fs.writeFileSync(processFile, JSON.stringify({ cwd: '/', ...p.process, terminal: false }));
+    if (p.process.terminal === true) throw new ShimError('InvalidArgument', 'exec: a synchronous exec cannot have a terminal; use execStart');
     const output = new CappedOutput(EXEC_OUTPUT_CAP_BYTES);
-    const out = pipe();
-    const err = pipe();
-    let pid = 0;
     let timedOut = false;
+    let pid = 0;
     const timer = p.timeoutMs > 0 ? setTimeout(() => {
       timedOut = true;
       if (pid > 0) process.kill(pid, 'SIGKILL');
     }, p.timeoutMs) : undefined;
-    const started = this.runtime.run(['exec', '--detach', '--pid-file', pidFile, '--process', processFile, this.params.id], {
-      stdio: ['ignore', out.write, err.write],
-    });
-    closeFd(out.write);
-    closeFd(err.write);
-    const readers = [readPipe(out.read, (c) => output.add('stdout', c)), readPipe(err.read, (c) => output.add('stderr', c))];
     try {
-      await started;
-      pid = Number.parseInt(fs.readFileSync(pidFile, 'utf8').trim(), 10);
+      const proc = await this.launchExec(p.process, { tty: false, stdin: false, onOutput: (stream, c) => output.add(stream, c) });
+      pid = proc.pid;
       if (timedOut) process.kill(pid, 'SIGKILL');
-      const ws = await new Promise<WaitStatus>((resolve) => this.reaper.onExit(pid, resolve));
-      await drainWithin(readers, STDIO_DRAIN_MS);
+      const ws = await proc.exited;
       return {
         exitCode: ws.exitCode,
         stdout: output.take('stdout').toString('base64'),
@@ -274,7 +215,71 @@ export class Container {
       };
     } finally {
       clearTimeout(timer);
-      for (const r of readers) r.close();
+    }
+  }
+
+  /**
+   * A streaming exec (kubectl exec, -it): output goes to `onOutput` as it comes, input and resize are addressed
+   * by `execId`, and `onExit` is called once the process has exited and its output is drained.
+   */
+  async execStart(p: ExecStartParams, onOutput: (stream: StreamName, chunk: Buffer) => void, onExit: (exitCode: number) => void): Promise<number> {
+    this.require(['running'], 'execStart');
+    if (this.execs.has(p.execId)) throw new ShimError('AlreadyExists', `exec ${p.execId} already runs in container ${this.params.id}`);
+    const proc = await this.launchExec({ ...p.process, terminal: p.tty }, { tty: p.tty, stdin: p.stdin, onOutput }, p.execId);
+    void proc.exited.then((ws) => onExit(ws.exitCode));
+    return proc.pid;
+  }
+
+  execInput(execId: string, data: Buffer, close: boolean): void {
+    writeInput(this.execs.get(execId), `exec ${execId}`, data, close);
+  }
+
+  /** The exec's client went away: its process reads EOF; its output has nowhere to go. */
+  closeExecInput(execId: string): void {
+    this.execs.get(execId)?.closeStdin();
+  }
+
+  execResize(execId: string, width: number, height: number): void {
+    const io = this.execs.get(execId);
+    if (io === undefined) throw new ShimError('NotFound', `no exec ${execId} runs in container ${this.params.id}`);
+    if (!io.resize(width, height)) throw new ShimError('FailedPrecondition', `exec ${execId} has no terminal (tty: false)`);
+  }
+
+  /**
+   * `runc exec --detach`: the process is re-parented to the shim, which reaps it. `exited` resolves once it has
+   * exited and its output is drained; its stdio is released then.
+   */
+  private async launchExec(proc: OciProcess, ioOptions: ProcessIoOptions, execId?: string): Promise<{ pid: number; exited: Promise<WaitStatus> }> {
+    const args = proc.args;
+    if (!Array.isArray(args) || args.length === 0 || !args.every((a) => typeof a === 'string')) {
+      throw new ShimError('InvalidArgument', 'exec: process.args must be a non-empty array of strings');
+    }
+    const n = ++this.execCount;
+    const processFile = `${this.params.bundle}/exec-${n}.json`;
+    const pidFile = `${this.params.bundle}/exec-${n}.pid`;
+    fs.writeFileSync(processFile, JSON.stringify({ cwd: '/', ...proc, terminal: ioOptions.tty }));
+    const io = new ProcessIo(ioOptions);
+    try {
+      const started = this.runtime.run(['exec', '--detach', '--pid-file', pidFile, '--process', processFile, ...io.runtimeArgs, this.params.id], {
+        stdio: io.runtimeStdio,
+      });
+      io.spawned();
+      await started;
+      io.created();
+      const pid = Number.parseInt(fs.readFileSync(pidFile, 'utf8').trim(), 10);
+      if (execId !== undefined) this.execs.set(execId, io);
+      const exited = new Promise<WaitStatus>((resolve) => this.reaper.onExit(pid, resolve)).then(async (ws) => {
+        await drainWithin(io.readers, STDIO_DRAIN_MS);
+        return ws;
+      }).finally(() => {
+        io.close();
+        if (execId !== undefined) this.execs.delete(execId);
+      });
+      return { pid, exited };
+    } catch (err) {
+      io.close();
+      throw err;
+    } finally {
       fs.rmSync(processFile, { force: true });
       fs.rmSync(pidFile, { force: true });
     }
@@ -315,7 +320,7 @@ export class Container {
     }
     this.exit = exit;
     this.status = 'stopped';
-    await drainWithin(this.stdio, STDIO_DRAIN_MS);
+    await drainWithin(this.io?.readers ?? [], STDIO_DRAIN_MS);
     this.log?.close();
     this.exitReported = true;
     for (const w of this.exitWaiters.splice(0)) w(exit);
@@ -323,14 +328,10 @@ export class Container {
   }
 
   private releaseStdio(): void {
-    // A terminal's input is its reader's handle, closed below; a stdin pipe is closed on its own.
-    if (this.terminalFd === null) this.stdin?.end();
-    this.stdin = null;
-    for (const r of this.stdio) r.close();
-    this.stdio = [];
+    this.io?.close();
+    this.io = null;
     this.log?.close();
     this.log = null;
-    this.terminalFd = null;
     this.attached.clear();
   }
 

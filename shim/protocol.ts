@@ -125,6 +125,14 @@ export interface ExecParams {
   timeoutMs: number;
 }
 
+export interface ExecStartParams {
+  /** Chosen by the client; names the exec in input, resize and its events. */
+  execId: string;
+  process: OciProcess;
+  stdin: boolean;
+  tty: boolean;
+}
+
 export interface ExecResult {
   exitCode: number;
   /** Base64 of what the process wrote to stdout (up to the shared cap). */
@@ -170,13 +178,16 @@ export interface DeleteParams {
 }
 
 export interface InputParams {
-  /** Base64 bytes for the container's stdin. */
+  /** Base64 bytes for the container's stdin, or, with execId, for that exec's. */
   data: string;
+  execId?: string;
   /** Close stdin after the data (CRI stdinOnce); a terminal gets ^D instead. */
   close: boolean;
 }
 
 export interface ResizeParams {
+  /** Resize this exec's terminal instead of the container's. */
+  execId?: string;
   width: number;
   height: number;
 }
@@ -193,6 +204,7 @@ export interface Methods {
   start: { params: Record<string, never>; result: StartResult };
   kill: { params: KillParams; result: EmptyResult };
   exec: { params: ExecParams; result: ExecResult };
+  execStart: { params: ExecStartParams; result: { pid: number } };
   update: { params: UpdateParams; result: EmptyResult };
   stats: { params: Record<string, never>; result: StatsResult };
   reopenLog: { params: Record<string, never>; result: EmptyResult };
@@ -208,7 +220,7 @@ export interface Methods {
 export type Method = keyof Methods;
 
 export const METHODS: readonly Method[] = [
-  'hello', 'create', 'state', 'start', 'kill', 'exec', 'update', 'stats', 'reopenLog', 'attach', 'detach', 'input', 'resize',
+  'hello', 'create', 'state', 'start', 'kill', 'exec', 'execStart', 'update', 'stats', 'reopenLog', 'attach', 'detach', 'input', 'resize',
   'wait', 'delete', 'shutdown',
 ];
 
@@ -216,10 +228,15 @@ export const METHODS: readonly Method[] = [
 export interface Events {
   /** The container's init exited; exit.json is already on disk. */
   exit: { id: string; exit: ExitStatus };
-  /** Container output, to connections that sent attach; base64. A terminal's output is all 'stdout'. */
-  output: { id: string; stream: 'stdout' | 'stderr'; data: string };
+  /**
+   * Output, base64: the container's to connections that sent attach, an exec's (with execId) to the connection
+   * that sent its execStart. A terminal's output is all 'stdout'.
+   */
+  output: { id: string; execId?: string; stream: 'stdout' | 'stderr'; data: string };
+  /** A streaming exec exited (to the connection that started it), after its output. */
+  execExit: { id: string; execId: string; exitCode: number };
   /** Output was dropped for this connection because it read too slowly; the CRI log still has it. */
-  outputDropped: { id: string; bytes: number };
+  outputDropped: { id: string; execId?: string; bytes: number };
 }
 
 export type EventName = keyof Events;

@@ -10,7 +10,8 @@ import { Container } from './container.js';
 import { ShimError, toShimError } from './errors.js';
 import {
   bundlePaths, encodeFrame, FrameReader, parseRequest, PROTOCOL_VERSION,
-  type CreateParams, type DeleteParams, type EventFrame, type ExecParams, type ExitStatus, type InputParams, type KillParams,
+  type CreateParams, type DeleteParams, type EventFrame, type ExecParams, type ExecStartParams, type ExitStatus, type InputParams,
+  type KillParams,
   type Method, type RequestFrame, type ResizeParams, type ResponseFrame, type UpdateParams,
 } from './protocol.js';
 import type { Reaper } from './reaper.js';
@@ -20,6 +21,8 @@ interface Connection {
   greeted: boolean;
   /** Set while the connection is attached to the container's output. */
   detach: (() => void) | null;
+  /** Streaming execs this connection started: their stdin is closed if it goes away. */
+  execs: Set<string>;
 }
 
 /** Output queued to one attached client beyond this is dropped (the CRI log keeps it), not buffered. */
@@ -78,7 +81,7 @@ export class ShimServer {
   }
 
   private accept(socket: net.Socket): void {
-    const conn: Connection = { socket, greeted: false, detach: null };
+    const conn: Connection = { socket, greeted: false, detach: null, execs: new Set() };
     this.connections.add(conn);
     const reader = new FrameReader();
     socket.on('data', (chunk: Buffer) => {
@@ -96,6 +99,8 @@ export class ShimServer {
     socket.on('error', () => socket.destroy());
     socket.on('close', () => {
       conn.detach?.();
+      // The client of an interactive exec is gone: its process reads EOF (or ^D) and its output is dropped.
+      for (const execId of conn.execs) this.container?.closeExecInput(execId);
       this.connections.delete(conn);
     });
   }
@@ -144,6 +149,22 @@ export class ShimServer {
         if (typeof p.process !== 'object' || p.process === null) throw new ShimError('InvalidArgument', 'exec: "process" must be an OCI process object');
         return this.current().exec({ process: p.process, timeoutMs: typeof p.timeoutMs === 'number' ? p.timeoutMs : 0 });
       }
+      case 'execStart': {
+        const p = params as unknown as Partial<ExecStartParams>;
+        if (typeof p.execId !== 'string' || p.execId === '') throw new ShimError('InvalidArgument', 'execStart: "execId" must be a non-empty string');
+        if (typeof p.process !== 'object' || p.process === null) throw new ShimError('InvalidArgument', 'execStart: "process" must be an OCI process object');
+        const execId = p.execId;
+        const pid = await this.current().execStart(
+          { execId, process: p.process, stdin: p.stdin === true, tty: p.tty === true },
+          (stream, chunk) => this.sendOutput(conn, stream, chunk, execId),
+          (exitCode) => {
+            conn.execs.delete(execId);
+            this.send(conn, { event: 'execExit', data: { id: this.container?.params.id ?? '', execId, exitCode } });
+          },
+        );
+        conn.execs.add(execId);
+        return { pid };
+      }
       case 'update': {
         const p = params as unknown as UpdateParams;
         if (typeof p.resources !== 'object' || p.resources === null) throw new ShimError('InvalidArgument', 'update: "resources" must be an OCI linux.resources object');
@@ -165,14 +186,17 @@ export class ShimServer {
       case 'input': {
         const p = params as unknown as Partial<InputParams>;
         if (typeof p.data !== 'string') throw new ShimError('InvalidArgument', 'input: "data" must be a base64 string');
-        this.current().input(Buffer.from(p.data, 'base64'), p.close === true);
+        const data = Buffer.from(p.data, 'base64');
+        if (typeof p.execId === 'string') this.current().execInput(p.execId, data, p.close === true);
+        else this.current().input(data, p.close === true);
         return { ok: true };
       }
       case 'resize': {
         const p = params as unknown as Partial<ResizeParams>;
         const ok = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n > 0 && n <= 0xffff;
         if (!ok(p.width) || !ok(p.height)) throw new ShimError('InvalidArgument', 'resize: "width" and "height" must be integers from 1 to 65535');
-        this.current().resize(p.width, p.height);
+        if (typeof p.execId === 'string') this.current().execResize(p.execId, p.width, p.height);
+        else this.current().resize(p.width, p.height);
         return { ok: true };
       }
       case 'wait':
@@ -219,13 +243,14 @@ export class ShimServer {
     for (const c of this.connections) if (c.greeted) this.send(c, frame);
   }
 
-  private sendOutput(conn: Connection, stream: 'stdout' | 'stderr', chunk: Buffer): void {
+  private sendOutput(conn: Connection, stream: 'stdout' | 'stderr', chunk: Buffer, execId?: string): void {
     const id = this.container?.params.id ?? '';
+    const ids = execId === undefined ? { id } : { id, execId };
     if (conn.socket.writableLength > ATTACH_BACKLOG_BYTES) {
-      this.send(conn, { event: 'outputDropped', data: { id, bytes: chunk.length } });
+      this.send(conn, { event: 'outputDropped', data: { ...ids, bytes: chunk.length } });
       return;
     }
-    this.send(conn, { event: 'output', data: { id, stream, data: chunk.toString('base64') } });
+    this.send(conn, { event: 'output', data: { ...ids, stream, data: chunk.toString('base64') } });
   }
 
   private send(conn: Connection, frame: ResponseFrame | EventFrame): void {

@@ -151,6 +151,35 @@ describe('berth-shim with runc', () => {
     await client.delete();
   });
 
+  it('streams execs: pipes with stdin, and a terminal with resize', async () => {
+    const { client } = await run('execstream', { args: ['sleep', '600'] });
+    const out = new Map<string, string>();
+    const exits = new Map<string, number>();
+    client.onOutput((stream, data, execId) => {
+      if (execId !== undefined) out.set(execId, `${out.get(execId) ?? ''}${stream}:${data.toString()}`);
+    });
+    client.onExecExit((execId, code) => exits.set(execId, code));
+
+    await client.execStart({ execId: 'p1', process: { args: ['sh', '-c', 'cat; echo bye >&2; exit 3'], env: ['PATH=/bin'] }, stdin: true, tty: false });
+    await client.input(Buffer.from('piped\n'), true, 'p1');
+    await until('the pipe exec to exit', () => exits.has('p1'));
+    expect(exits.get('p1')).toBe(3);
+    expect(out.get('p1')).toBe('stdout:piped\nstderr:bye\n');
+
+    await client.execStart({ execId: 't1', process: { args: ['sh', '-c', 'read x; stty size; echo got:$x'], env: ['PATH=/bin'] }, stdin: true, tty: true });
+    await client.resize(120, 40, 't1');
+    await client.input(Buffer.from('typed\n'), false, 't1');
+    await until('the tty exec to exit', () => exits.has('t1'));
+    expect(exits.get('t1')).toBe(0);
+    expect(out.get('t1')).toContain('40 120');
+    expect(out.get('t1')).toContain('got:typed');
+    await expect(client.input(Buffer.from('late'), false, 't1')).rejects.toSatisfy((e) => isShimError(e, 'FailedPrecondition'));
+
+    await client.kill('KILL');
+    await client.wait();
+    await client.delete();
+  });
+
   it('delivers SIGTERM, reads stats, reopens the log after rotation', async () => {
     const script = 'trap "echo got-term; exit 7" TERM; while true; do echo tick; sleep 0.1; done';
     const { client, logPath } = await run('signals', { args: ['sh', '-c', script] });
