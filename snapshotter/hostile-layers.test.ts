@@ -199,6 +199,7 @@ describe('hostile layers', () => {
     await expectRefused([{ name: 'h', type: 'link', linkname: '../outside' }]);
     await expectRefused([{ name: 's', type: 'symlink', linkname: sentinel }, { name: 'h', type: 'link', linkname: 's/secret' }]);
     await expectRefused([{ name: 'h', type: 'link', linkname: 'h' }]);
+    await expectRefused([{ name: 'd/', type: 'directory' }, { name: 'd/f', content: 'x' }, { name: 'd', type: 'link', linkname: 'd/f' }]);
     await expectRefused([{ name: 'd/', type: 'directory' }, { name: 'h', type: 'link', linkname: 'd' }]);
   });
 

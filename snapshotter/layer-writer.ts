@@ -172,7 +172,9 @@ export class LayerWriter {
         const linkBase = linkParts[linkParts.length - 1];
         if (linkBase === undefined) throw invalidLayer(`layer entry "${entry}" is a hard link to the image root`, { entry });
         const targetParts = [...this.resolveDir(linkParts.slice(0, -1), entry), linkBase];
-        if (targetParts.join('/') === rel) throw invalidLayer(`layer entry "${entry}" is a hard link to itself`, { entry });
+        const targetRel = targetParts.join('/');
+        // Making the link replaces what is at `rel`, which would delete a target at or below it first.
+        if (targetRel === rel || targetRel.startsWith(`${rel}/`)) throw invalidLayer(`layer entry "${entry}" is a hard link to itself or into what it replaces`, { entry });
         const target = await this.upperObjectFor(targetParts, entry);
         const current = lstatOrUndefined(path);
         if (current !== undefined) this.removeExisting(rel, current);
