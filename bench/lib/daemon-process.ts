@@ -67,14 +67,21 @@ function canConnect(socket: string): Promise<boolean> {
   });
 }
 
+/** The log line most likely to say why a daemon died: the last one naming an error, else the last one. */
+function likelyCause(tail: string): string {
+  const lines = tail.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  return lines.findLast((l) => /error|fatal|fail/i.test(l)) ?? lines.at(-1) ?? 'no log output';
+}
+
 /** Wait until the daemon accepts connections on its unix socket; fail early, with its log, if it exits. */
 export async function waitForSocket(daemon: DaemonProcess, socket: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const ended = daemon.ended();
     if (ended !== undefined) {
-      throw new Error(`${daemon.commandLine}: ${ended} before listening on ${socket}; ` +
-        `log ${daemon.logFile}:\n${daemon.logTail()}`);
+      const tail = daemon.logTail();
+      throw new Error(`${daemon.commandLine}: ${ended} before listening on ${socket}: ${likelyCause(tail)}\n` +
+        `log ${daemon.logFile}:\n${tail}`);
     }
     if (await canConnect(socket)) return;
     await sleep(50);
