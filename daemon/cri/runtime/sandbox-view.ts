@@ -1,6 +1,6 @@
 import type { PodSandbox } from '../../../proto/gen/runtime/v1/PodSandbox.js';
 import type { PodSandboxStatus } from '../../../proto/gen/runtime/v1/PodSandboxStatus.js';
-import { enumName, NamespaceModes } from '../../oci/spec/cri-input.js';
+import { namespaceModes } from '../../oci/spec/cri-input.js';
 import type { SandboxRecord } from '../../sandbox/sandbox.js';
 
 /** A sandbox record as ListPodSandbox reports it. */
@@ -24,12 +24,7 @@ export function podSandboxStatusOf(r: SandboxRecord): PodSandboxStatus {
     network: { ip: r.ips[0] ?? '', additional_ips: r.ips.slice(1).map((ip) => ({ ip })) },
     linux: {
       namespaces: {
-        options: {
-          network: enumName(opts?.network, NamespaceModes),
-          pid: enumName(opts?.pid, NamespaceModes),
-          ipc: enumName(opts?.ipc, NamespaceModes),
-          target_id: opts?.target_id ?? '',
-        },
+        options: { ...namespaceModes(opts), target_id: opts?.target_id ?? '' },
       },
     },
   };

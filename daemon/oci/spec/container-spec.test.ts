@@ -11,6 +11,7 @@ import { capabilitySets, capabilitiesInMask, DEFAULT_CAPABILITIES, ALL_CAPABILIT
 import { linuxResources } from './resources.js';
 import { seccompFor } from './seccomp.js';
 import { isBerthError } from '../../errors/errors.js';
+import type { NamespaceMode } from './cri-input.js';
 
 let rootfs: string;
 const passwd = 'root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var/www:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n';
@@ -59,7 +60,7 @@ describe('process args (Kubernetes command/args rules)', () => {
 
 describe('env', () => {
   it('CRI envs override image env in place, PATH defaulted', () => {
-    expect(processEnv(['A=1', 'B=2'], [{ key: 'A', value: 'x' }, { key: 'C', value: '3' }], [])).toEqual([
+    expect(processEnv(['A=1', 'B=2'], [{ key: 'A', value: Buffer.from('x') }, { key: 'C', value: Buffer.from('3') }], [])).toEqual([
       'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'A=x', 'B=2', 'C=3',
     ]);
     expect(processEnv(['PATH=/bin'], [], [])[0]).toBe('PATH=/bin');
@@ -141,7 +142,7 @@ describe('seccomp', () => {
     const f = path.join(rootfs, 'profile.json');
     await writeFile(f, JSON.stringify({ defaultAction: 'SCMP_ACT_ERRNO' }));
     expect(await seccompFor({ profile_type: 'Localhost', localhost_ref: f }, '', [])).toEqual({ defaultAction: 'SCMP_ACT_ERRNO' });
-    await expect(seccompFor({ profile_type: 2, localhost_ref: '/nonexistent.json' }, '', [])).rejects.toMatchObject({ kind: 'InvalidArgument' });
+    await expect(seccompFor({ profile_type: 'Localhost', localhost_ref: '/nonexistent.json' }, '', [])).rejects.toMatchObject({ kind: 'InvalidArgument' });
   });
 });
 
@@ -174,7 +175,7 @@ describe('buildContainerSpec', () => {
           metadata: { name: 'app' },
           mounts: [
             { container_path: '/data', host_path: '/host/data', readonly: true, propagation: 'PROPAGATION_HOST_TO_CONTAINER' },
-            { container_path: '/dev/termination-log', host_path: '/pods/x/termination', propagation: 0 },
+            { container_path: '/dev/termination-log', host_path: '/pods/x/termination', propagation: 'PROPAGATION_PRIVATE' },
           ],
         },
         terminationLog: '/berth/termination-log',
@@ -236,7 +237,7 @@ describe('buildContainerSpec', () => {
   });
 
   it('pid POD joins the pod pid namespace when it has one; TARGET joins the target', async () => {
-    const cfg = (pid: string) => ({ metadata: { name: 'a' }, linux: { security_context: { namespace_options: { pid, target_id: 't' } } } });
+    const cfg = (pid: NamespaceMode) => ({ metadata: { name: 'a' }, linux: { security_context: { namespace_options: { pid, target_id: 't' } } } });
     expect((await buildContainerSpec(input({ config: cfg('POD') }))).spec.linux.namespaces).toContainEqual({ type: 'pid' });
     await expect(buildContainerSpec(input({ config: cfg('TARGET') }))).rejects.toMatchObject({ kind: 'FailedPrecondition' });
     const pod = await buildContainerSpec(input({ config: cfg('POD'), podNamespaces: { pid: '/proc/9/ns/pid' } }));

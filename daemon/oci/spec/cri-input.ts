@@ -1,139 +1,51 @@
+import type { ContainerConfig__Output } from '../../../proto/gen/runtime/v1/ContainerConfig.js';
+import type { Device__Output } from '../../../proto/gen/runtime/v1/Device.js';
+import type { KeyValue__Output } from '../../../proto/gen/runtime/v1/KeyValue.js';
+import type { LinuxContainerResources__Output } from '../../../proto/gen/runtime/v1/LinuxContainerResources.js';
+import type { Mount__Output } from '../../../proto/gen/runtime/v1/Mount.js';
+import type { NamespaceMode__Output } from '../../../proto/gen/runtime/v1/NamespaceMode.js';
+import type { NamespaceOption__Output } from '../../../proto/gen/runtime/v1/NamespaceOption.js';
+import type { PodSandboxConfig__Output } from '../../../proto/gen/runtime/v1/PodSandboxConfig.js';
+import type { SecurityProfile__Output } from '../../../proto/gen/runtime/v1/SecurityProfile.js';
+
 /**
- * The slice of CRI v1 messages the spec generator reads, in the proto's own field names. The types are narrow
- * and structural on purpose: whatever the gRPC loader hands over (int64 as number or decimal string, enums as
- * names or numbers) fits them, and the generator stays testable with plain objects.
+ * The CRI messages the spec generator reads: the generated types of what the gRPC loader decodes (proto field
+ * names, int64 as decimal strings, enums as names), made deeply optional so the generator's callers and tests
+ * pass only what matters. An absent field means the proto3 default.
  */
-export type Int64 = number | string | bigint;
-/** An enum value as proto-loader may deliver it: its name or its number. */
-export type EnumValue = string | number;
+type Loose<T> = T extends Buffer
+  ? T
+  : T extends readonly (infer U)[]
+    ? Loose<U>[]
+    : T extends object
+      ? string extends keyof T
+        ? T // a map (labels, sysctls): kept whole
+        : { [K in keyof T]?: Loose<T[K]> }
+      : T;
 
-/** berth's proto declares the value as bytes (wire-compatible with the published string), so it may arrive as a Buffer. */
-export interface KeyValue { key: string; value: string | Uint8Array }
-export interface Int64Value { value: Int64 }
+export type ContainerConfig = Loose<ContainerConfig__Output>;
+export type PodSandboxConfig = Loose<PodSandboxConfig__Output>;
+export type LinuxContainerResources = Loose<LinuxContainerResources__Output>;
+export type CriMount = Loose<Mount__Output>;
+export type CriDevice = Loose<Device__Output>;
+export type KeyValue = Loose<KeyValue__Output>;
+export type NamespaceOption = Loose<NamespaceOption__Output>;
+export type SecurityProfile = Loose<SecurityProfile__Output>;
+export type NamespaceMode = NamespaceMode__Output;
 
-export interface NamespaceOption {
-  network?: EnumValue;
-  pid?: EnumValue;
-  ipc?: EnumValue;
-  target_id?: string;
-}
-
-export interface SecurityProfile {
-  profile_type?: EnumValue;
-  localhost_ref?: string;
-}
-
-export interface LinuxContainerResources {
-  cpu_period?: Int64;
-  cpu_quota?: Int64;
-  cpu_shares?: Int64;
-  memory_limit_in_bytes?: Int64;
-  oom_score_adj?: Int64;
-  cpuset_cpus?: string;
-  cpuset_mems?: string;
-  hugepage_limits?: Array<{ page_size: string; limit: Int64 }>;
-  unified?: Record<string, string>;
-  memory_swap_limit_in_bytes?: Int64;
-}
-
-export interface LinuxContainerSecurityContext {
-  capabilities?: { add_capabilities?: string[]; drop_capabilities?: string[]; add_ambient_capabilities?: string[] } | null;
-  privileged?: boolean;
-  namespace_options?: NamespaceOption | null;
-  run_as_user?: Int64Value | null;
-  run_as_group?: Int64Value | null;
-  run_as_username?: string;
-  readonly_rootfs?: boolean;
-  supplemental_groups?: Int64[];
-  no_new_privs?: boolean;
-  masked_paths?: string[];
-  readonly_paths?: string[];
-  seccomp?: SecurityProfile | null;
-  seccomp_profile_path?: string;
-}
-
-export interface CriMount {
-  container_path: string;
-  host_path: string;
-  readonly?: boolean;
-  propagation?: EnumValue;
-}
-
-export interface CriDevice { container_path: string; host_path: string; permissions: string }
-
-export interface ContainerConfig {
-  metadata?: { name: string; attempt?: number } | null;
-  image?: { image: string } | null;
-  command?: string[];
-  args?: string[];
-  working_dir?: string;
-  envs?: KeyValue[];
-  mounts?: CriMount[];
-  devices?: CriDevice[];
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  log_path?: string;
-  stdin?: boolean;
-  stdin_once?: boolean;
-  tty?: boolean;
-  linux?: { resources?: LinuxContainerResources | null; security_context?: LinuxContainerSecurityContext | null } | null;
-}
-
-export interface LinuxSandboxSecurityContext {
-  namespace_options?: NamespaceOption | null;
-  run_as_user?: Int64Value | null;
-  run_as_group?: Int64Value | null;
-  readonly_rootfs?: boolean;
-  supplemental_groups?: Int64[];
-  privileged?: boolean;
-  seccomp?: SecurityProfile | null;
-}
-
-export interface PodSandboxConfig {
-  metadata?: { name: string; uid: string; namespace: string; attempt?: number } | null;
-  hostname?: string;
-  log_directory?: string;
-  dns_config?: { servers?: string[]; searches?: string[]; options?: string[] } | null;
-  port_mappings?: Array<{ protocol?: EnumValue; container_port?: number; host_port?: number; host_ip?: string }>;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  linux?: {
-    cgroup_parent?: string;
-    security_context?: LinuxSandboxSecurityContext | null;
-    sysctls?: Record<string, string>;
-    resources?: LinuxContainerResources | null;
-    overhead?: LinuxContainerResources | null;
-  } | null;
-}
-
-/** Reads an int64 field whatever its wire representation; absent is 0, as proto3 defines. */
-export function int64(v: Int64 | null | undefined): number {
+/** Reads an int64 field (a decimal string once decoded); absent is 0, as proto3 defines. */
+export function int64(v: string | number | null | undefined): number {
   if (v === undefined || v === null || v === '') return 0;
   return Number(v);
 }
 
-/** Normalises an enum value to its name, given the enum's names in number order. */
-export function enumName<T extends string>(v: EnumValue | null | undefined, names: readonly T[]): T {
-  if (v === undefined || v === null) return names[0]!;
-  if (typeof v === 'number') return names[v] ?? names[0]!;
-  return (names as readonly string[]).includes(v) ? (v as T) : names[0]!;
-}
-
-export const NamespaceModes = ['POD', 'CONTAINER', 'NODE', 'TARGET'] as const;
-export type NamespaceMode = (typeof NamespaceModes)[number];
-export const MountPropagations = ['PROPAGATION_PRIVATE', 'PROPAGATION_HOST_TO_CONTAINER', 'PROPAGATION_BIDIRECTIONAL'] as const;
-export const ProfileTypes = ['RuntimeDefault', 'Unconfined', 'Localhost'] as const;
-
+/** The modes of a NamespaceOption; an absent option or field is POD, the enum's zero value. */
 export function namespaceModes(opt: NamespaceOption | null | undefined): { network: NamespaceMode; pid: NamespaceMode; ipc: NamespaceMode } {
-  return {
-    network: enumName(opt?.network, NamespaceModes),
-    pid: enumName(opt?.pid, NamespaceModes),
-    ipc: enumName(opt?.ipc, NamespaceModes),
-  };
+  return { network: opt?.network ?? 'POD', pid: opt?.pid ?? 'POD', ipc: opt?.ipc ?? 'POD' };
 }
 
 /** Whether a pod shares one PID namespace among its containers: only when it asks explicitly (kubelet's shareProcessNamespace). */
-export function podSharesPid(config: { linux?: { security_context?: { namespace_options?: NamespaceOption | null } | null } | null }): boolean {
+export function podSharesPid(config: PodSandboxConfig): boolean {
   const opt = config.linux?.security_context?.namespace_options;
-  return opt !== null && opt !== undefined && enumName(opt.pid, NamespaceModes) === 'POD';
+  return opt !== null && opt !== undefined && (opt.pid ?? 'POD') === 'POD';
 }

@@ -31,13 +31,14 @@ export async function containerDevices(criDevices: CriDevice[], privileged: bool
   const rules: LinuxDeviceCgroup[] = [{ allow: privileged, access: 'rwm' }];
   if (privileged) devices.push(...(await hostDevices('/dev')));
   for (const d of criDevices) {
+    const hostPath = d.host_path ?? '';
     let dev: LinuxDevice | undefined;
     try {
-      dev = await deviceAt(d.host_path, d.container_path);
+      dev = await deviceAt(hostPath, d.container_path || hostPath);
     } catch (err) {
-      throw invalidArgument(`device ${d.host_path} for ${d.container_path}: ${(err as Error).message}; the device must exist on the node`);
+      throw invalidArgument(`device ${hostPath} for ${d.container_path}: ${(err as Error).message}; the device must exist on the node`);
     }
-    if (!dev) throw invalidArgument(`${d.host_path} is not a device node; list only character or block devices`);
+    if (!dev) throw invalidArgument(`${hostPath} is not a device node; list only character or block devices`);
     devices.push(dev);
     if (!privileged && dev.type !== 'p') {
       rules.push({ allow: true, type: dev.type === 'b' ? 'b' : 'c', major: dev.major, minor: dev.minor, access: d.permissions || 'rwm' });

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { SpecMount } from './runtime-spec.js';
-import { enumName, MountPropagations, type CriMount } from './cri-input.js';
+import type { CriMount } from './cri-input.js';
 import { invalidArgument } from '../../errors/errors.js';
 
 /** Where the pod's shared files live on the host; the sandbox writes them before any container is created. */
@@ -71,15 +71,17 @@ export function containerMounts(opts: {
 
   let rootfsPropagation: string | undefined;
   for (const m of opts.criMounts) {
-    if (!m.container_path.startsWith('/')) throw invalidArgument(`mount container_path "${m.container_path}" must be absolute`);
-    if (!m.host_path.startsWith('/')) throw invalidArgument(`mount host_path "${m.host_path}" for ${m.container_path} must be absolute`);
-    const prop = PROPAGATION_OPTION[enumName(m.propagation, MountPropagations)];
+    const containerPath = m.container_path ?? '';
+    const hostPath = m.host_path ?? '';
+    if (!containerPath.startsWith('/')) throw invalidArgument(`mount container_path "${containerPath}" must be absolute`);
+    if (!hostPath.startsWith('/')) throw invalidArgument(`mount host_path "${hostPath}" for ${containerPath} must be absolute`);
+    const prop = PROPAGATION_OPTION[m.propagation ?? 'PROPAGATION_PRIVATE'];
     if (prop === 'rshared') rootfsPropagation = 'rshared';
     else if (prop === 'rslave' && rootfsPropagation !== 'rshared') rootfsPropagation = 'rslave';
     add({
-      destination: path.posix.normalize(m.container_path),
+      destination: path.posix.normalize(containerPath),
       type: 'bind',
-      source: m.host_path,
+      source: hostPath,
       options: ['rbind', prop, m.readonly ? 'ro' : 'rw'],
     });
   }

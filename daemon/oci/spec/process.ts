@@ -37,6 +37,7 @@ export function processEnv(imageEnv: string[], criEnvs: KeyValue[], extra: strin
   put(DEFAULT_PATH);
   for (const e of extra) put(e);
   for (const e of imageEnv) put(e);
-  for (const kv of criEnvs) put(`${kv.key}=${typeof kv.value === 'string' ? kv.value : Buffer.from(kv.value).toString('utf8')}`);
+  // The value is bytes in berth's proto (see proto/cri/api.proto); String() decodes a Buffer as UTF-8.
+  for (const kv of criEnvs) put(`${kv.key ?? ''}=${String(kv.value ?? '')}`);
   return out;
 }

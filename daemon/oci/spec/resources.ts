@@ -38,7 +38,7 @@ export function linuxResources(r: LinuxContainerResources | null | undefined, ho
   const swap = int64(r.memory_swap_limit_in_bytes);
   if (limit > 0) resources.memory = swap > 0 ? { limit, swap } : { limit };
 
-  const hugepages = (r.hugepage_limits ?? []).map((h) => ({ pageSize: h.page_size, limit: int64(h.limit) }));
+  const hugepages = (r.hugepage_limits ?? []).map((h) => ({ pageSize: h.page_size ?? '', limit: int64(h.limit) }));
   if (hugepages.length > 0) resources.hugepageLimits = hugepages;
 
   const unified = { ...(r.unified ?? {}) };

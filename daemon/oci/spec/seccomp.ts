@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Seccomp } from './runtime-spec.js';
-import { enumName, ProfileTypes, type SecurityProfile } from './cri-input.js';
+import type { SecurityProfile } from './cri-input.js';
 import { invalidArgument } from '../../errors/errors.js';
 
 /**
@@ -50,10 +50,10 @@ export async function seccompFor(
   legacyPath: string | undefined,
   capabilities: readonly string[],
 ): Promise<Seccomp | undefined> {
-  let kind: (typeof ProfileTypes)[number];
+  let kind: NonNullable<SecurityProfile['profile_type']>;
   let ref = '';
   if (profile) {
-    kind = enumName(profile.profile_type, ProfileTypes);
+    kind = profile.profile_type ?? 'RuntimeDefault';
     ref = profile.localhost_ref ?? '';
   } else if (legacyPath === 'runtime/default' || legacyPath === 'docker/default') kind = 'RuntimeDefault';
   else if (legacyPath?.startsWith('localhost/')) {
