@@ -287,6 +287,22 @@ describe('applyLayer', () => {
     await expect(applyLayer(Readable.from([withoutEnd]), target, LIMITS)).rejects.toMatchObject({ code: 'InvalidLayer' });
   });
 
+  it('refuses malformed headers as invalid layers rather than failing with file system errors', async () => {
+    await snapshotter.prepare('bad');
+    const target = { upperDir: await snapshotter.upperDir('bad'), lowerDirs: [] };
+    const cases: TarEntry[][] = [
+      [{ name: 'empty-target', type: 'symlink', linkname: '' }],
+      [{ name: `${'n'.repeat(300)}`, content: 'x' }],
+    ];
+    for (const entries of cases) {
+      await expect(applyLayer(Readable.from([await buildTar(entries)]), target, LIMITS)).rejects.toMatchObject({ code: 'InvalidLayer' });
+    }
+    // An unusable PAX time falls back to the header's time instead of failing.
+    const odd = await buildTar([{ name: 'odd-time', content: 'x', pax: { mtime: '1e300' } }]);
+    await applyLayer(Readable.from([odd]), target, LIMITS);
+    expect((await lstat(join(target.upperDir, 'odd-time'))).mtime.getTime()).toBe(new Date('2020-01-02T03:04:05Z').getTime());
+  });
+
   it('refuses zstd layers and corrupt tars clearly', async () => {
     await snapshotter.prepare('odd');
     const target = { upperDir: await snapshotter.upperDir('odd'), lowerDirs: [] };

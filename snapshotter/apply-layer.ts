@@ -13,6 +13,7 @@ import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { isSnapshotError, SnapshotError } from './errors.js';
 import { LayerWriter, type LayerHeader } from './layer-writer.js';
+import { isErrno } from './libc.js';
 import { silentLogger, type SnapshotLogger } from './log.js';
 import { keepRawPaxXattrs } from './pax-xattrs.js';
 
@@ -160,5 +161,7 @@ function asCorruptLayer(err: unknown): unknown {
 function withEntry(err: unknown, entry: string): Error {
   if (isSnapshotError(err)) return err;
   const detail = err instanceof Error ? err.message : String(err);
+  // A name component over 255 bytes, or more hard links than the file system allows: the layer's fault.
+  if (isErrno(err, 'ENAMETOOLONG', 'EMLINK')) return new SnapshotError('InvalidLayer', `layer entry "${entry}" cannot be unpacked: ${detail}`, { cause: err, context: { entry } });
   return new Error(`unpacking layer entry "${entry}": ${detail}`, { cause: err });
 }

@@ -88,6 +88,7 @@ export class LayerWriter {
   /** Writes one entry; `body` is its content stream (read only for regular files). */
   async write(header: LayerHeader, body: AsyncIterable<Uint8Array>): Promise<void> {
     const entry = header.name;
+    checkHeader(header);
     const parts = entryComponents(entry);
     const base = parts[parts.length - 1];
     if (base === undefined) {
@@ -419,14 +420,34 @@ function xattrsOf(header: LayerHeader, entry: string, log: SnapshotLogger): Arra
 }
 
 function timesOf(header: LayerHeader): Times {
-  const mtime = paxTime(header.pax?.['mtime']) ?? header.mtime ?? new Date(0);
+  const mtime = paxTime(header.pax?.['mtime']) ?? validDate(header.mtime) ?? new Date(0);
   return { atime: paxTime(header.pax?.['atime']) ?? mtime, mtime };
 }
 
 function paxTime(value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
-  const seconds = Number(value);
-  return Number.isFinite(seconds) ? new Date(seconds * 1000) : undefined;
+  return validDate(new Date(Number(value) * 1000));
+}
+
+/** A Date the file system can take, or undefined (NaN, or beyond ±8.64e15 ms). */
+function validDate(date: Date | undefined): Date | undefined {
+  return date !== undefined && Number.isFinite(date.getTime()) ? date : undefined;
+}
+
+const MAX_ID = 2 ** 32 - 2;
+
+/** Header fields the syscalls would reject with an untyped error: refused as a malformed layer instead. */
+function checkHeader(header: LayerHeader): void {
+  const entry = header.name;
+  for (const [what, id] of [['uid', header.uid], ['gid', header.gid]] as const) {
+    if (!Number.isInteger(id) || id < 0 || id > MAX_ID) throw invalidLayer(`layer entry "${entry}" has ${what} ${id}, which no file can have`, { entry });
+  }
+  if (header.type === 'symlink' || header.type === 'link') {
+    const target = header.linkname ?? '';
+    if (target === '' || target.includes('\0') || Buffer.byteLength(target) > 4095) {
+      throw invalidLayer(`layer entry "${entry}" is a ${header.type} with an empty, NUL-bearing or overlong target`, { entry });
+    }
+  }
 }
 
 function isWhiteout(st: Stats): boolean {
