@@ -134,7 +134,12 @@ async function main(argv: string[]): Promise<void> {
         main: realpathSync(process.argv[1] ?? ''),
         socket: defaultConfig().grpc.address,
       };
-      printReports(command === 'install' ? await install(target) : await uninstall(target));
+      try {
+        printReports(command === 'install' ? await install(target) : await uninstall(target));
+      } catch (err) {
+        // EACCES as a non-root user, a read-only /etc ...: the message names the path.
+        fail(`${command} failed: ${err instanceof Error ? err.message : String(err)}`, 1);
+      }
       if (command === 'install') process.stdout.write('next: systemctl daemon-reload && systemctl enable --now berth\n');
       return;
     }
