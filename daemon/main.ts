@@ -57,6 +57,7 @@ async function serve(configPath: string | undefined): Promise<void> {
     fail(err instanceof Error ? err.message : String(err), 1);
   }
   systemd.ready();
+  systemd.status(`serving CRI on ${config.grpc.address}`);
   let stopping = false;
   // Reloads run one after another; a SIGHUP during one queues the next.
   let reloads = Promise.resolve();
