@@ -100,7 +100,9 @@ export class Container {
       console.error(`berth-shim: container ${this.params.id}: cannot resolve cgroup of pid ${this.pid}:`, e);
     }
     this.status = 'created';
-    this.reaper.onExit(this.pid, (ws) => void this.initExited(ws));
+    this.reaper.onExit(this.pid, (ws) => {
+      this.initExited(ws).catch((err: unknown) => console.error(`berth-shim: container ${this.params.id}: recording its exit:`, err));
+    });
     return this.pid;
   }
 
@@ -226,7 +228,7 @@ export class Container {
     this.require(['running'], 'execStart');
     if (this.execs.has(p.execId)) throw new ShimError('AlreadyExists', `exec ${p.execId} already runs in container ${this.params.id}`);
     const proc = await this.launchExec({ ...p.process, terminal: p.tty }, { tty: p.tty, stdin: p.stdin, onOutput }, p.execId);
-    void proc.exited.then((ws) => onExit(ws.exitCode));
+    proc.exited.then((ws) => onExit(ws.exitCode), (err: unknown) => console.error(`berth-shim: exec ${p.execId}: waiting for its exit:`, err));
     return proc.pid;
   }
 

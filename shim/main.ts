@@ -35,6 +35,10 @@ function signalReady(fd: number | null, message: string): void {
 }
 
 async function main(): Promise<void> {
+  // A shim that dies orphans its container and loses the exit status it exists to keep; an unexpected error
+  // in one request or stream is logged (to shim.log) and the shim carries on serving the others.
+  process.on('uncaughtException', (err) => console.error('berth-shim: uncaught exception:', err));
+  process.on('unhandledRejection', (err) => console.error('berth-shim: unhandled rejection:', err));
   let readyFd: number | null = null;
   try {
     const args = parseArgs(process.argv.slice(2));

@@ -90,6 +90,13 @@ function logEntries(file: string): Array<{ ts: string; stream: string; tag: stri
   });
 }
 
+/** The memory limit runc set on the test cgroup /berth-test/<id> (v1 memory.limit_in_bytes, v2 memory.max). */
+function memoryLimit(id: string): number {
+  const v2 = fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+  const file = v2 ? `/sys/fs/cgroup/berth-test/${id}/memory.max` : `/sys/fs/cgroup/memory/berth-test/${id}/memory.limit_in_bytes`;
+  return Number(fs.readFileSync(file, 'utf8').trim());
+}
+
 function runcList(): string[] {
   const out = execFileSync('runc', ['--root', runcRoot, 'list', '-q'], { encoding: 'utf8' });
   return out.split('\n').filter((l) => l !== '');
@@ -183,6 +190,8 @@ describe('berth-shim with runc', () => {
   it('delivers SIGTERM, reads stats, reopens the log after rotation', async () => {
     const script = 'trap "echo got-term; exit 7" TERM; while true; do echo tick; sleep 0.1; done';
     const { client, logPath } = await run('signals', { args: ['sh', '-c', script] });
+    await client.update({ memory: { limit: 96 * 1024 * 1024 } });
+    expect(memoryLimit('signals')).toBe(96 * 1024 * 1024);
     const s = await client.stats();
     expect(BigInt(s.cpuUsageNs)).toBeGreaterThan(0n);
     expect(s.memoryUsageBytes).toBeGreaterThan(0);
