@@ -37,7 +37,8 @@ export class DaemonMetrics {
     new Counter('berth_config_reloads_total', 'SIGHUP config reloads, by result (ok, error).', ['result']),
   );
   private containers: () => Iterable<StatefulItem> = () => [];
-  private shims: () => number = () => 0;
+  /** Unset until the owner of the shim connections registers; the gauge has no sample rather than a false 0. */
+  private shims: (() => number) | undefined;
 
   private readonly onPull = (message: unknown): void => {
     const event = message as ImagePullEvent;
@@ -52,7 +53,11 @@ export class DaemonMetrics {
     this.registry.register(
       new CallbackGauge('berth_containers', 'Containers known to berth, by state.', ['state'], () => this.containerSamples()),
     );
-    this.registry.register(new CallbackGauge('berth_shims', 'Running berth-shim processes berthd is connected to.', [], () => [{ labels: [], value: this.shims() }]));
+    this.registry.register(
+      new CallbackGauge('berth_shims', 'Running berth-shim processes berthd is connected to.', [], () =>
+        this.shims === undefined ? [] : [{ labels: [], value: this.shims() }],
+      ),
+    );
     imagePullChannel.subscribe(this.onPull);
     imageGcChannel.subscribe(this.onGc);
   }
