@@ -119,7 +119,7 @@ async function footprint(runtime: RunningRuntime): Promise<Footprint> {
 
 async function measure(start: StartRuntime, images: Images, logRoot: string): Promise<PodStartResult> {
   const runtime = await start();
-  const client = new CriClient(runtime.endpoint);
+  const client = new CriClient(runtime.socket);
   try {
     await client.waitReady();
     // Pulls are the pull bench's business: here both images are local before the clock starts.

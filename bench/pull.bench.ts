@@ -68,7 +68,7 @@ async function pullTimes(name: string, start: StartRuntime, ref: string): Promis
   const times: number[] = [];
   for (let i = 0; i < warmup + iterations; i++) {
     const runtime = await start();
-    const client = new CriClient(runtime.endpoint);
+    const client = new CriClient(runtime.socket);
     try {
       await client.waitReady();
       await settleDisk();
