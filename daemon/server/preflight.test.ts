@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,14 +13,19 @@ describe('preflight', () => {
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
-  it('finds overlay in /proc/filesystems, and says to modprobe it when it is absent', async () => {
+  it('finds overlay in /proc/filesystems or among the kernel\'s modules, and says to modprobe it otherwise', async () => {
     const without = join(dir, 'filesystems');
     await writeFile(without, 'nodev\tsysfs\nnodev\ttmpfs\n\text4\n');
-    const problem = await checkOverlay(without);
+    const modules = join(dir, 'modules');
+    const problem = await checkOverlay(without, modules);
     expect(problem).toMatchObject({ check: 'overlay', blocksRuntime: true });
     expect(problem?.message).toContain('run `modprobe overlay`');
+    // Shipped as a module: the kernel loads it at the first overlay mount.
+    await mkdir(modules);
+    await writeFile(join(modules, 'modules.dep'), 'kernel/fs/ext4/ext4.ko.zst: kernel/fs/jbd2/jbd2.ko.zst\nkernel/fs/overlayfs/overlay.ko.zst:\n');
+    expect(await checkOverlay(without, modules)).toBeUndefined();
     await writeFile(without, 'nodev\tsysfs\nnodev\toverlay\n');
-    expect(await checkOverlay(without)).toBeUndefined();
+    expect(await checkOverlay(without, join(dir, 'absent'))).toBeUndefined();
   });
 
   it('resolves a handler binary by name in PATH or by absolute path, executable files only', async () => {

@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import { release } from 'node:os';
+import { join } from 'node:path';
 import type { BerthConfig } from '../../config/types.js';
 import type { Logger } from '../logging/logger.js';
 import type { NetworkPlugin } from '../network/network-plugin.js';
@@ -21,15 +23,30 @@ export interface PreflightProblem {
 }
 
 const FILESYSTEMS = '/proc/filesystems';
+const MODULES_DIR = `/lib/modules/${release()}`;
 
-/** overlayfs is registered once the module is loaded (or built in); /proc/filesystems lists it then. */
-export async function checkOverlay(filesystems = FILESYSTEMS): Promise<PreflightProblem | undefined> {
-  const text = await readFile(filesystems, 'utf8');
-  if (text.split('\n').some((line) => line.split('\t').pop() === 'overlay')) return undefined;
+async function readIfPresent(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * overlayfs is usable when /proc/filesystems lists it (loaded or built in), or when the running kernel ships
+ * it as a module: the kernel loads that at the first overlay mount by itself.
+ */
+export async function checkOverlay(filesystems = FILESYSTEMS, modulesDir = MODULES_DIR): Promise<PreflightProblem | undefined> {
+  const registered = await readFile(filesystems, 'utf8');
+  if (registered.split('\n').some((line) => line.split('\t').pop() === 'overlay')) return undefined;
+  const modules = await readIfPresent(join(modulesDir, 'modules.dep'));
+  if (modules !== undefined && /(^|\/)overlay\.ko(\.[a-z]+)?:/m.test(modules)) return undefined;
   return {
     check: 'overlay',
     blocksRuntime: true,
-    message: `the overlay filesystem is not available (absent from ${filesystems}), so images cannot be unpacked nor containers started; run \`modprobe overlay\` (berth.service does it in ExecStartPre) and make it load at boot`,
+    message: `the overlay filesystem is not available (absent from ${filesystems} and no overlay module in ${modulesDir}), so images cannot be unpacked nor containers started; run \`modprobe overlay\` (berth.service does it in ExecStartPre) or install a kernel with overlayfs`,
   };
 }
 
