@@ -5,8 +5,9 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ShimError } from './errors.js';
+import { isShimError, ShimError } from './errors.js';
 import {
   bundlePaths, encodeFrame, FrameReader, parseServerFrame, PROTOCOL_VERSION,
   type CreateParams, type Events, type ExecParams, type ExecStartParams, type ExecResult, type ExitStatus, type HelloResult, type KillParams,
@@ -258,6 +259,8 @@ export interface StartShimOptions {
   tty: boolean;
   shimPath?: string;
   nodePath?: string;
+  /** Take a pre-started shim from this pool instead of starting one (saves the node start-up). */
+  spares?: SpareShims;
 }
 
 /**
@@ -315,9 +318,14 @@ export async function spawnShim(opts: SpawnShimOptions): Promise<number> {
  * 'created' and waits for client.start(). On a failed create the shim is shut down and the error thrown.
  */
 export async function startShim(opts: StartShimOptions): Promise<ShimClient> {
-  const paths = bundlePaths(opts.bundle);
-  await spawnShim({ socket: paths.socket, logFile: paths.shimLog, shimPath: opts.shimPath, nodePath: opts.nodePath });
-  const client = await ShimClient.connect(paths.socket);
+  let client: ShimClient;
+  if (opts.spares !== undefined) {
+    client = await opts.spares.take();
+  } else {
+    const paths = bundlePaths(opts.bundle);
+    await spawnShim({ socket: paths.socket, logFile: paths.shimLog, shimPath: opts.shimPath, nodePath: opts.nodePath });
+    client = await ShimClient.connect(paths.socket);
+  }
   try {
     await client.create({
       bundle: opts.bundle,
@@ -335,6 +343,96 @@ export async function startShim(opts: StartShimOptions): Promise<ShimClient> {
     throw err;
   }
   return client;
+}
+
+export interface SpareShimsOptions extends Pick<SpawnShimOptions, 'shimPath' | 'nodePath' | 'nodeFlags'> {
+  /** Spares kept ready; 1 by default. */
+  size?: number;
+  /** A background refill failed (the next take() starts a shim itself); for the daemon's log. */
+  onRefillError: (err: unknown) => void;
+}
+
+/**
+ * A pool of pre-started shims (one by default) in `dir`, so a pod start does not wait for node to boot a shim:
+ * take() hands out a connected spare, which `startShim({..., spares})` sends its create (the shim then moves
+ * its socket and log into the bundle), and starts the next spare in the background. Spares left in `dir` by a
+ * previous daemon are adopted by open().
+ */
+export class SpareShims {
+  private readonly ready: ShimClient[] = [];
+  private filling: Promise<void> | null = null;
+  private seq = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly dir: string,
+    private readonly options: SpareShimsOptions,
+  ) {}
+
+  private get size(): number {
+    return this.options.size ?? 1;
+  }
+
+  /** Opens the pool: adopts live spares found in `dir`, removes dead sockets, and fills up to `size`. */
+  static async open(dir: string, options: SpareShimsOptions): Promise<SpareShims> {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const pool = new SpareShims(dir, options);
+    const size = pool.size;
+    for (const name of fs.readdirSync(dir).filter((n) => /^spare-.*\.sock$/.test(n))) {
+      const socket = path.join(dir, name);
+      try {
+        const c = await ShimClient.connect(socket);
+        if (c.info.bundle === null && pool.ready.length < size) pool.ready.push(c);
+        else {
+          await c.shutdown();
+          c.close();
+        }
+      } catch (err) {
+        // Nobody listens: a spare that died with the machine or was killed; its socket file is all that is left.
+        if (!isShimError(err, 'Unavailable')) throw err;
+        fs.rmSync(socket, { force: true });
+      }
+    }
+    pool.refill();
+    return pool;
+  }
+
+  /** A connected spare; waits for one to start if the pool is empty. */
+  async take(): Promise<ShimClient> {
+    if (this.closed) throw new ShimError('FailedPrecondition', `the spare shim pool in ${this.dir} is closed`);
+    if (this.ready.length === 0) await (this.filling ?? this.fill());
+    const c = this.ready.shift() ?? await this.spawnOne();
+    this.refill();
+    return c;
+  }
+
+  /** Shuts the unused spares down. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.filling?.catch(() => undefined);
+    for (const c of this.ready.splice(0)) {
+      await c.shutdown();
+      c.close();
+    }
+  }
+
+  private refill(): void {
+    if (this.closed || this.filling !== null || this.ready.length >= this.size) return;
+    // take() starts a shim itself when the pool is empty, so a failed refill costs only speed.
+    this.filling = this.fill().catch((err: unknown) => this.options.onRefillError(err)).finally(() => {
+      this.filling = null;
+    });
+  }
+
+  private async fill(): Promise<void> {
+    while (!this.closed && this.ready.length < this.size) this.ready.push(await this.spawnOne());
+  }
+
+  private async spawnOne(): Promise<ShimClient> {
+    const socket = path.join(this.dir, `spare-${process.pid}-${Date.now()}-${this.seq++}.sock`);
+    await spawnShim({ socket, logFile: path.join(this.dir, 'spares.log'), shimPath: this.options.shimPath, nodePath: this.options.nodePath, nodeFlags: this.options.nodeFlags });
+    return ShimClient.connect(socket);
+  }
 }
 
 /** Reconnects to the shim of a bundle (after a daemon restart). */

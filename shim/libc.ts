@@ -164,3 +164,8 @@ export function setWindowSize(fd: number, rows: number, cols: number): void {
   ws.writeUInt16LE(cols, 2);
   check(fn('int ioctl(int fd, unsigned long request, void *arg)')(fd, TIOCSWINSZ, ws), 'ioctl(TIOCSWINSZ)');
 }
+
+/** Points the process's stdout and stderr at `fd` (dup2), e.g. a spare shim's output moving into its bundle. */
+export function redirectStdoutStderr(fd: number): void {
+  for (const target of [1, 2]) check(fn('int dup2(int oldfd, int newfd)')(fd, target), `dup2(${fd}, ${target})`);
+}

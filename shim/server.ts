@@ -14,6 +14,7 @@ import {
   type KillParams,
   type Method, type RequestFrame, type ResizeParams, type ResponseFrame, type UpdateParams,
 } from './protocol.js';
+import { redirectStdoutStderr } from './libc.js';
 import type { Reaper } from './reaper.js';
 
 interface Connection {
@@ -227,6 +228,13 @@ export class ShimServer {
     if (path.resolve(this.socketPath) !== path.resolve(paths.socket)) {
       fs.renameSync(this.socketPath, paths.socket);
       this.socketPath = paths.socket;
+      // Its own log moves too, to where the daemon looks for it.
+      const log = fs.openSync(paths.shimLog, 'a', 0o640);
+      try {
+        redirectStdoutStderr(log);
+      } finally {
+        fs.closeSync(log);
+      }
     }
     fs.writeFileSync(paths.shimPid, `${process.pid}\n`);
     this.container = new Container(params, this.reaper, (exit) => this.broadcastExit(params.id, exit));

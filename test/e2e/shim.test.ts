@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectShim, readExitStatus, ShimClient, spawnShim, startShim } from '../../shim/client.js';
+import { connectShim, readExitStatus, ShimClient, SpareShims, spawnShim, startShim } from '../../shim/client.js';
 import { isShimError } from '../../shim/errors.js';
 import { bundlePaths, encodeFrame, FrameReader } from '../../shim/protocol.js';
 import { removeParentCgroup, writeBusyboxBundle, type BundleOptions } from '../fixtures/busybox-bundle.js';
@@ -313,20 +313,34 @@ describe('berth-shim with runc', () => {
     expect((err as Error).message).toMatch(/no such file|not found/i);
   });
 
-  it('adopts a bundle in a spare shim, moving its socket', async () => {
-    const spareSock = path.join(state, 'spare.sock');
-    const pid = await spawnShim({ socket: spareSock, logFile: null });
-    const client = await ShimClient.connect(spareSock);
-    expect(client.info).toMatchObject({ shimPid: pid, bundle: null });
+  it('hands out pre-started spare shims that adopt a bundle, its socket and their log', async () => {
+    const dir = path.join(state, 'spares');
+    const refillErrors: unknown[] = [];
+    const pool = await SpareShims.open(dir, { onRefillError: (e) => refillErrors.push(e) });
+    const sockets = (): string[] => fs.readdirSync(dir).filter((n) => n.endsWith('.sock'));
+    await until('a spare', () => sockets().length === 1);
+    const spareSocket = sockets()[0];
     const { bundle, logPath } = newBundle('spare', { args: ['sh', '-c', 'echo from-spare'] });
-    await client.create({ bundle, id: 'spare', namespace: NS, runtime: { binary: 'runc', args: [], root: runcRoot }, logPath, stdin: false, tty: false });
-    expect(fs.existsSync(spareSock)).toBe(false);
-    const viaBundle = await connectShim(bundle);
-    await viaBundle.start();
-    expect(await viaBundle.wait()).toMatchObject({ exitCode: 0 });
+    const client = await startShim({ bundle, id: 'spare', namespace: NS, runtime: 'runc', runtimeArgs: [], runcRoot, logPath, stdin: false, tty: false, spares: pool });
+    expect(fs.existsSync(bundlePaths(bundle).socket)).toBe(true);
+    expect(fs.existsSync(bundlePaths(bundle).shimLog)).toBe(true);
+    expect(pidFrom(bundlePaths(bundle).shimPid)).toBe(client.info.shimPid);
+    await client.start();
+    expect(await client.wait()).toMatchObject({ exitCode: 0 });
     expect(logEntries(logPath)).toMatchObject([{ stream: 'stdout', tag: 'F', text: 'from-spare' }]);
-    await viaBundle.delete();
-    client.close();
+    await client.delete();
+    await until('the pool to refill', () => sockets().length === 1 && sockets()[0] !== spareSocket);
+    await pool.close();
+    await until('the spare to shut down', () => sockets().length === 0);
+
+    // A spare left by a previous daemon is adopted, not duplicated.
+    const leftover = await spawnShim({ socket: path.join(dir, 'spare-old.sock'), logFile: null });
+    const reopened = await SpareShims.open(dir, { onRefillError: (e) => refillErrors.push(e) });
+    const adopted = await reopened.take();
+    expect(adopted.info.shimPid).toBe(leftover);
+    await adopted.shutdown();
+    await reopened.close();
+    expect(refillErrors).toEqual([]);
   });
 
   it('speaks a versioned protocol: hello first, matching version only', async () => {
