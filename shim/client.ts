@@ -292,6 +292,9 @@ export async function spawnShim(opts: SpawnShimOptions): Promise<number> {
       detached: true,
       stdio: ['ignore', out, out, 'pipe'],
       cwd: '/',
+      // Nothing of the daemon's environment (NODE_OPTIONS, proxies, debug switches) leaks into a long-lived shim
+      // or, through it, into runc.
+      env: { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
     });
   } finally {
     if (typeof out === 'number') fs.closeSync(out);
