@@ -24,6 +24,14 @@ const STDIO_DRAIN_MS = 2_000;
 
 const SIGNAL = /^(SIG)?[A-Z][A-Z0-9+-]*$|^[1-9][0-9]?$/;
 
+interface LaunchedExec {
+  pid: number;
+  /** Resolves when the process has exited and its output is drained. */
+  exited: Promise<WaitStatus>;
+  /** SIGKILL, unless it has already been reaped. */
+  kill: () => void;
+}
+
 function writeInput(io: ProcessIo | null | undefined, what: string, data: Buffer, close: boolean): void {
   if (io?.stdin == null) throw new ShimError('FailedPrecondition', `${what} was started without stdin (or its stdin is closed)`);
   if (data.length > 0) io.stdin.write(data);
@@ -198,15 +206,14 @@ export class Container {
     if (p.process.terminal === true) throw new ShimError('InvalidArgument', 'exec: a synchronous exec cannot have a terminal; use execStart');
     const output = new CappedOutput(EXEC_OUTPUT_CAP_BYTES);
     let timedOut = false;
-    let pid = 0;
+    let proc: LaunchedExec | null = null;
     const timer = p.timeoutMs > 0 ? setTimeout(() => {
       timedOut = true;
-      if (pid > 0) process.kill(pid, 'SIGKILL');
+      proc?.kill();
     }, p.timeoutMs) : undefined;
     try {
-      const proc = await this.launchExec(p.process, { tty: false, stdin: false, onOutput: (stream, c) => output.add(stream, c) });
-      pid = proc.pid;
-      if (timedOut) process.kill(pid, 'SIGKILL');
+      proc = await this.launchExec(p.process, { tty: false, stdin: false, onOutput: (stream, c) => output.add(stream, c) });
+      if (timedOut) proc.kill();
       const ws = await proc.exited;
       return {
         exitCode: ws.exitCode,
@@ -227,7 +234,7 @@ export class Container {
   async execStart(p: ExecStartParams, onOutput: (stream: StreamName, chunk: Buffer) => void, onExit: (exitCode: number) => void): Promise<number> {
     this.require(['running'], 'execStart');
     if (this.execs.has(p.execId)) throw new ShimError('AlreadyExists', `exec ${p.execId} already runs in container ${this.params.id}`);
-    const proc = await this.launchExec({ ...p.process, terminal: p.tty }, { tty: p.tty, stdin: p.stdin, onOutput }, p.execId);
+    const proc = await this.launchExec(p.process, { tty: p.tty, stdin: p.stdin, onOutput }, p.execId);
     proc.exited.then((ws) => onExit(ws.exitCode), (err: unknown) => console.error(`berth-shim: exec ${p.execId}: waiting for its exit:`, err));
     return proc.pid;
   }
@@ -251,7 +258,7 @@ export class Container {
    * `runc exec --detach`: the process is re-parented to the shim, which reaps it. `exited` resolves once it has
    * exited and its output is drained; its stdio is released then.
    */
-  private async launchExec(proc: OciProcess, ioOptions: ProcessIoOptions, execId?: string): Promise<{ pid: number; exited: Promise<WaitStatus> }> {
+  private async launchExec(proc: OciProcess, ioOptions: ProcessIoOptions, execId?: string): Promise<LaunchedExec> {
     const args = proc.args;
     if (!Array.isArray(args) || args.length === 0 || !args.every((a) => typeof a === 'string')) {
       throw new ShimError('InvalidArgument', 'exec: process.args must be a non-empty array of strings');
@@ -270,14 +277,20 @@ export class Container {
       io.created();
       const pid = Number.parseInt(fs.readFileSync(pidFile, 'utf8').trim(), 10);
       if (execId !== undefined) this.execs.set(execId, io);
+      let reaped = false;
       const exited = new Promise<WaitStatus>((resolve) => this.reaper.onExit(pid, resolve)).then(async (ws) => {
+        reaped = true;
         await drainWithin(io.readers, STDIO_DRAIN_MS);
         return ws;
       }).finally(() => {
         io.close();
         if (execId !== undefined) this.execs.delete(execId);
       });
-      return { pid, exited };
+      // Once reaped, the pid may belong to someone else: never signal it then.
+      const kill = (): void => {
+        if (!reaped) process.kill(pid, 'SIGKILL');
+      };
+      return { pid, exited, kill };
     } catch (err) {
       io.close();
       throw err;
