@@ -104,7 +104,8 @@ function runcList(): string[] {
 
 describe('berth-shim with runc', () => {
   it('writes stdout and stderr in CRI format, splits a 40 KiB line into P parts, records the exit', async () => {
-    const script = 'echo out; echo err >&2; head -c 40960 /dev/zero | tr "\\0" a; echo; printf tail; exit 3';
+    // /dev/stdout opens /proc/self/fd/1: that works on a pipe, not on a socket, so this checks the stdio kind too.
+    const script = 'echo out > /dev/stdout; echo err >&2; head -c 40960 /dev/zero | tr "\\0" a; echo; printf tail; exit 3';
     const { client, bundle, logPath } = await run('logs', { args: ['sh', '-c', script] });
     const events: number[] = [];
     client.onExit((_id, e) => events.push(e.exitCode));
