@@ -28,20 +28,28 @@ function isUnified(): boolean {
   return fs.existsSync(`${CGROUP_ROOT}/cgroup.controllers`);
 }
 
-/** Parses /proc/<pid>/cgroup into the directories berth reads. */
+/** The directories berth reads for `pid`, from /proc/<pid>/cgroup. */
 export function cgroupPathsOf(pid: number): CgroupPaths {
-  const lines = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
-  if (isUnified()) {
+  return cgroupPathsFromProc(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8'), isUnified(), CGROUP_ROOT);
+}
+
+/**
+ * Parses /proc/<pid>/cgroup text. v2 (unified): the "0::<path>" line. v1: the line listing each controller
+ * (controllers may share a line, as in "4:cpu,cpuacct:/x"), mounted at <root>/<controller>.
+ */
+export function cgroupPathsFromProc(text: string, unified: boolean, root: string): CgroupPaths {
+  const lines = text.split('\n');
+  if (unified) {
     const line = lines.find((l) => l.startsWith('0::'));
-    const dir = `${CGROUP_ROOT}${line === undefined ? '/' : line.slice(3)}`;
+    const dir = `${root}${line === undefined ? '/' : line.slice(3)}`;
     return { version: 2, memory: dir, cpu: dir, pids: dir };
   }
   const v1 = (controller: string): string => {
     for (const l of lines) {
       const m = /^\d+:([^:]*):(.*)$/.exec(l);
-      if (m !== null && (m[1] ?? '').split(',').includes(controller)) return `${CGROUP_ROOT}/${controller}${m[2] ?? ''}`;
+      if (m !== null && (m[1] ?? '').split(',').includes(controller)) return `${root}/${controller}${m[2] ?? ''}`;
     }
-    return `${CGROUP_ROOT}/${controller}`;
+    return `${root}/${controller}`;
   };
   return { version: 1, memory: v1('memory'), cpu: v1('cpuacct'), pids: v1('pids') };
 }
