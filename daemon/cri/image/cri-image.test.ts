@@ -19,7 +19,17 @@ describe('registryAuth', () => {
     const empty = { username: '', password: '', auth: '', server_address: '', identity_token: '', registry_token: '' };
     expect(registryAuth(null)).toBeUndefined();
     expect(registryAuth(empty)).toBeUndefined();
-    expect(registryAuth({ ...empty, username: 'u', password: 'p', server_address: 'x' })).toEqual({ username: 'u', password: 'p' });
+    expect(registryAuth({ ...empty, username: 'u', password: 'p' })).toEqual({ username: 'u', password: 'p' });
     expect(registryAuth({ ...empty, identity_token: 't' })).toEqual({ identityToken: 't' });
+  });
+
+  it('keeps server_address so the credentials go only to their registry, and ignores it alone', () => {
+    const empty = { username: '', password: '', auth: '', server_address: '', identity_token: '', registry_token: '' };
+    expect(registryAuth({ ...empty, username: 'u', password: 'p', server_address: 'registry.example:5000' })).toEqual({
+      username: 'u',
+      password: 'p',
+      serverAddress: 'registry.example:5000',
+    });
+    expect(registryAuth({ ...empty, server_address: 'registry.example:5000' })).toBeUndefined();
   });
 });

@@ -22,7 +22,10 @@ export function registryAuth(auth: AuthConfig__Output | null): RegistryAuth | un
   if (auth.auth !== '') out.auth = auth.auth;
   if (auth.identity_token !== '') out.identityToken = auth.identity_token;
   if (auth.registry_token !== '') out.registryToken = auth.registry_token;
-  return Object.keys(out).length > 0 ? out : undefined;
+  if (Object.keys(out).length === 0) return undefined;
+  // kubelet names the registry a pull secret belongs to; the registry client sends the credentials nowhere else.
+  if (auth.server_address !== '') out.serverAddress = auth.server_address;
+  return out;
 }
 
 /**
