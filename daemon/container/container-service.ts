@@ -5,6 +5,7 @@ import type { ContainerConfig__Output } from '../../proto/gen/runtime/v1/Contain
 import type { LinuxContainerResources__Output } from '../../proto/gen/runtime/v1/LinuxContainerResources.js';
 import type { ExitStatus, ShimClient, StatsResult } from '../../shim/client.js';
 import type { Snapshotter, Usage } from '../../snapshotter/snapshotter.js';
+import type { LifecycleHook } from '../events/event-bus.js';
 import { asBerthError } from '../images/snapshot-errors.js';
 import { BerthError, failedPrecondition, invalidArgument, notFound, wrapError } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
@@ -19,10 +20,14 @@ import { destroyBundle, mountBundleRootfs, writeBundleSpec } from './bundle.js';
 import { containerName, type ContainerRecord } from './container.js';
 import type { ImageSource } from './image-source.js';
 import { shimFailure } from './shim-errors.js';
-import { NAMESPACE, type Tasks } from './tasks.js';
+import type { Tasks } from './tasks.js';
 
 export interface ContainerServiceDeps {
   config: BerthConfig;
+  /** The berth namespace of these containers, their images and bundles ("k8s.io" for the CRI). */
+  namespace: string;
+  /** Told of every state change, for GetContainerEvents and berthctl. */
+  lifecycle: LifecycleHook;
   logger: Logger;
   store: RecordStore<ContainerRecord>;
   sandboxes: RecordStore<SandboxRecord>;
@@ -92,17 +97,18 @@ export class ContainerService {
         throw failedPrecondition(`pod sandbox ${sandbox.id} is not ready (stopped); containers can only be created in a ready sandbox, run a new one`);
       }
       const name = containerName(config, sandbox.config.metadata!);
-      const { record } = await this.d.store.create(name, fingerprint({ sandboxId: sandbox.id, config }), (id) => this.build(id, name, sandbox, config));
+      const { record, existing } = await this.d.store.create(name, fingerprint({ sandboxId: sandbox.id, config }), (id) => this.build(id, name, sandbox, config));
+      if (!existing) this.d.lifecycle('created', record.id, record.sandboxId);
       return record;
     });
   }
 
   private async build(id: string, name: string, sandbox: SandboxRecord, config: ContainerConfig__Output): Promise<ContainerRecord> {
     const imageName = config.image!.image;
-    const image = await this.d.images.get(NAMESPACE, imageName);
-    if (image === undefined) throw notFound(`image ${imageName} not found in namespace ${NAMESPACE}; pull it first (crictl pull ${imageName})`);
+    const image = await this.d.images.get(this.d.namespace, imageName);
+    if (image === undefined) throw notFound(`image ${imageName} not found in namespace ${this.d.namespace}; pull it first (crictl pull ${imageName})`);
     const runtime = runtimeFor(this.d.config, sandbox.runtimeHandler);
-    const bundle = path.join(this.d.config.state, NAMESPACE, id);
+    const bundle = path.join(this.d.config.state, this.d.namespace, id);
     const log = this.d.logger.child({ container: id, sandbox: sandbox.id, name: config.metadata!.name });
     try {
       const rootfs = await mountBundleRootfs(this.d.snapshotter, bundle, id, image.chainID);
@@ -193,6 +199,7 @@ export class ContainerService {
           // The exit event of a process that died at once can arrive before this update; it wins.
           if (r.state === 'CONTAINER_CREATED') r.state = 'CONTAINER_RUNNING';
         });
+        this.d.lifecycle('started', id, c.sandboxId);
       } catch (err) {
         const failure = shimFailure(err, `starting container ${id}`);
         await this.d.store.update(id, (r) => {
@@ -202,6 +209,7 @@ export class ContainerService {
           r.message = failure.message;
           r.finishedAt = nowNs();
         });
+        this.d.lifecycle('stopped', id, c.sandboxId);
         throw failure;
       }
     });
@@ -272,6 +280,7 @@ export class ContainerService {
       this.specs.delete(id);
       this.cpuSamples.delete(id);
       await this.d.store.delete(id);
+      this.d.lifecycle('deleted', id, c.sandboxId);
     });
   }
 
@@ -415,6 +424,7 @@ export class ContainerService {
       r.reason = 'Unknown';
       r.message = 'the container shim exited without recording how the container ended';
     });
+    this.d.lifecycle('stopped', c.id, c.sandboxId);
   }
 
   private async applyExit(id: string, exit: ExitStatus): Promise<void> {
@@ -428,6 +438,7 @@ export class ContainerService {
       r.reason = exit.reason;
       r.message = message;
     });
+    this.d.lifecycle('stopped', id, c.sandboxId);
   }
 }
 

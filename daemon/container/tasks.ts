@@ -8,8 +8,6 @@ import { BerthError } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
 import { shimFailure } from './shim-errors.js';
 
-export const NAMESPACE = 'k8s.io';
-
 export interface TaskSpec {
   id: string;
   bundle: string;
@@ -29,6 +27,8 @@ export class Tasks {
   private readonly clients = new Map<string, Promise<ShimClient>>();
 
   constructor(
+    /** The berth namespace ("k8s.io" for the CRI) the shims report and the runtime's state is kept under. */
+    private readonly namespace: string,
     private readonly runcRoot: string,
     private readonly events: {
       /** The container's init exited (its status is already durable in the bundle). */
@@ -46,7 +46,7 @@ export class Tasks {
       client = await startShim({
         bundle: spec.bundle,
         id: spec.id,
-        namespace: NAMESPACE,
+        namespace: this.namespace,
         runtime: spec.runtime.path,
         runtimeArgs: spec.runtime.args,
         runcRoot: this.runcRoot,

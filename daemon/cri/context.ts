@@ -1,9 +1,13 @@
 import type { ConfigHolder } from '../../config/config-holder.js';
 import type { BerthConfig } from '../../config/types.js';
+import type { Snapshotter } from '../../snapshotter/snapshotter.js';
 import type { ContainerService } from '../container/container-service.js';
+import type { ContentStore } from '../content/content-store.js';
+import type { EventBus } from '../events/event-bus.js';
 import type { ImageService } from '../images/image-service.js';
 import type { Logger } from '../logging/logger.js';
 import type { NetworkPlugin } from '../network/network-plugin.js';
+import type { PodNamespaces } from '../namespaces/pod-namespaces.js';
 import type { DaemonMetrics } from '../metrics/daemon-metrics.js';
 import type { SandboxService } from '../sandbox/sandbox-service.js';
 import type { NodeNetworkSettings } from './node-network.js';
@@ -32,4 +36,12 @@ export interface CriContext {
   readonly sandboxes: SandboxService;
   /** Containers of pods: create/start/stop/remove, exec, stats; see daemon/container/. */
   readonly containers: ContainerService;
+  /** Container and sandbox lifecycle events of every namespace (GetContainerEvents, berthctl); see daemon/events/. */
+  readonly events: EventBus;
+  /** Pod services per berth namespace; `sandboxes` and `containers` above are those of "k8s.io". */
+  readonly namespaces: PodNamespaces;
+  /** The snapshots under every image and container (berthctl snapshots ls). */
+  readonly snapshotter: Snapshotter;
+  /** Blobs by digest (berthctl content ls). */
+  readonly content: ContentStore;
 }

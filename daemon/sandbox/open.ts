@@ -3,8 +3,9 @@ import type { BerthConfig } from '../../config/types.js';
 import type { Snapshotter } from '../../snapshotter/snapshotter.js';
 import { ContainerService } from '../container/container-service.js';
 import type { ContainerRecord } from '../container/container.js';
-import { NAMESPACE, Tasks } from '../container/tasks.js';
-import type { ImageService } from '../images/image-service.js';
+import { Tasks } from '../container/tasks.js';
+import type { EventBus, LifecycleHook } from '../events/event-bus.js';
+import { CRI_NAMESPACE, type ImageService } from '../images/image-service.js';
 import { NamespacePins } from '../linux/namespace-pins.js';
 import type { Logger } from '../logging/logger.js';
 import type { NetworkPlugin } from '../network/network-plugin.js';
@@ -15,25 +16,42 @@ import { SandboxService } from './sandbox-service.js';
 import type { SandboxRecord } from './sandbox.js';
 
 /** Where one namespace's records live: `<root>/metadata/<ns>/{sandboxes,containers}/<id>.json`. */
-export function metadataDir(config: BerthConfig, kind: 'sandboxes' | 'containers'): string {
-  return path.join(config.root, 'metadata', NAMESPACE, kind);
+export function metadataDir(config: BerthConfig, namespace: string, kind: 'sandboxes' | 'containers'): string {
+  return path.join(config.root, 'metadata', namespace, kind);
 }
 
 /**
- * The pod services as berthd runs them: record stores loaded and restart recovery done (restart.ts) before the
- * first RPC is served. Exit events reach the container service (app
- * containers) and the sandbox service (infra containers) through one Tasks instance.
+ * Where a namespace pins its pods' namespaces. The CRI's stay at `<state>/netns` and `<state>/ns` (the paths
+ * `ip netns` and CNI users know); another namespace's under `<state>/pins/<ns>/`, so one namespace's restart
+ * sweep never sees, nor removes, another's pins.
+ */
+function pinsDir(config: BerthConfig, namespace: string): string {
+  return namespace === CRI_NAMESPACE ? config.state : path.join(config.state, 'pins', namespace);
+}
+
+export interface PodServices {
+  sandboxes: SandboxService;
+  containers: ContainerService;
+}
+
+/**
+ * The pod services of one berth namespace as berthd runs them: record stores loaded and restart recovery done
+ * (restart.ts) before the first RPC is served. Exit events reach the container service (app containers) and the
+ * sandbox service (infra containers) through one Tasks instance. The CRI uses "k8s.io"; berthctl's plain
+ * containers live in their own namespaces, each with its own records, bundles (`<state>/<ns>/`) and runtime
+ * state (`<state>/runc/<ns>/`).
  */
 export async function openPodServices(
   config: BerthConfig,
+  namespace: string,
   logger: Logger,
-  deps: { images: ImageService; snapshotter: Snapshotter; network: NetworkPlugin },
-): Promise<{ sandboxes: SandboxService; containers: ContainerService }> {
-  const log = logger.child({ component: 'pods' });
+  deps: { images: ImageService; snapshotter: Snapshotter; network: NetworkPlugin; events: EventBus },
+): Promise<PodServices> {
+  const log = logger.child({ component: 'pods', namespace });
   const warn = (detail: { file: string; err: unknown }, msg: string): void => log.warn(detail, msg);
   const [sandboxStore, containerStore, specHost] = await Promise.all([
-    RecordStore.open<SandboxRecord>({ dir: metadataDir(config, 'sandboxes'), kind: 'pod sandbox', removeHint: (id) => `remove it with crictl rmp ${id}`, warn }),
-    RecordStore.open<ContainerRecord>({ dir: metadataDir(config, 'containers'), kind: 'container', removeHint: (id) => `remove it with crictl rm ${id}`, warn }),
+    RecordStore.open<SandboxRecord>({ dir: metadataDir(config, namespace, 'sandboxes'), kind: 'pod sandbox', removeHint: (id) => `remove it with crictl rmp ${id}`, warn }),
+    RecordStore.open<ContainerRecord>({ dir: metadataDir(config, namespace, 'containers'), kind: 'container', removeHint: (id) => `remove it with crictl rm ${id}`, warn }),
     readSpecHost(config.cri.cgroup_driver),
   ]);
   const events = {
@@ -43,12 +61,22 @@ export async function openPodServices(
     },
     onGone: (id: string) => containers.handleShimGone(id),
   };
-  const tasks = new Tasks(path.join(config.state, 'runc', NAMESPACE), events, log);
-  const common = { config, logger: log, images: deps.images, snapshotter: deps.snapshotter, tasks, specHost };
+  // The records are read when the change happens, so late readers see the state the event reports.
+  const lifecycle: LifecycleHook = (kind, containerId, sandboxId) =>
+    deps.events.publish({
+      namespace,
+      kind,
+      containerId,
+      sandboxId,
+      atNs: (BigInt(Date.now()) * 1_000_000n).toString(),
+      sandbox: sandboxStore.find(sandboxId),
+      containers: containerStore.list().filter((c) => c.sandboxId === sandboxId),
+    });
+  const tasks = new Tasks(namespace, path.join(config.state, 'runc', namespace), events, log);
+  const common = { config, namespace, lifecycle, logger: log, images: deps.images, snapshotter: deps.snapshotter, tasks, specHost };
   const containers = new ContainerService({ ...common, store: containerStore, sandboxes: sandboxStore });
-  const pins = new NamespacePins(config.state);
+  const pins = new NamespacePins(pinsDir(config, namespace));
   const sandboxes = new SandboxService({ ...common, store: sandboxStore, pins, network: deps.network, containers });
-  deps.images.setChainUsage({ isChainInUse: (chainID) => containers.isChainInUse(chainID) });
-  await recoverPods({ config, logger: log, sandboxes, containers, tasks, snapshotter: deps.snapshotter, pins, network: deps.network });
+  await recoverPods({ config, namespace, logger: log, sandboxes, containers, tasks, snapshotter: deps.snapshotter, pins, network: deps.network });
   return { sandboxes, containers };
 }

@@ -5,7 +5,7 @@ import { unmount } from '../../snapshotter/mount.js';
 import type { Snapshotter } from '../../snapshotter/snapshotter.js';
 import { destroyBundle } from '../container/bundle.js';
 import type { ContainerService } from '../container/container-service.js';
-import { NAMESPACE, type Tasks } from '../container/tasks.js';
+import type { Tasks } from '../container/tasks.js';
 import type { NamespacePins } from '../linux/namespace-pins.js';
 import type { Logger } from '../logging/logger.js';
 import type { NetworkPlugin } from '../network/network-plugin.js';
@@ -27,6 +27,8 @@ import type { SandboxService } from './sandbox-service.js';
  */
 export async function recoverPods(d: {
   config: BerthConfig;
+  /** Only this namespace's bundles and pins are swept. */
+  namespace: string;
   logger: Logger;
   sandboxes: SandboxService;
   containers: ContainerService;
@@ -40,9 +42,9 @@ export async function recoverPods(d: {
   const known = new Set([...d.sandboxes.list().map((s) => s.id), ...d.containers.list().map((c) => c.id)]);
   const runtime = runtimeFor(d.config, '');
 
-  for (const id of await dirEntries(path.join(d.config.state, NAMESPACE))) {
+  for (const id of await dirEntries(path.join(d.config.state, d.namespace))) {
     if (known.has(id)) continue;
-    const bundle = path.join(d.config.state, NAMESPACE, id);
+    const bundle = path.join(d.config.state, d.namespace, id);
     d.logger.warn({ bundle }, 'removing a bundle no record names (a create interrupted by a crash)');
     await d.tasks.delete(id, bundle, runtime);
     unmount(path.join(bundle, 'shm'));

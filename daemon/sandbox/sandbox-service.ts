@@ -7,7 +7,8 @@ import type { ExitStatus } from '../../shim/client.js';
 import { unmount } from '../../snapshotter/mount.js';
 import type { Snapshotter } from '../../snapshotter/snapshotter.js';
 import { destroyBundle, mountBundleRootfs, writeBundleSpec } from '../container/bundle.js';
-import { NAMESPACE, type Tasks } from '../container/tasks.js';
+import type { Tasks } from '../container/tasks.js';
+import type { LifecycleHook } from '../events/event-bus.js';
 import { failedPrecondition, invalidArgument, wrapError } from '../errors/errors.js';
 import { NamespacePins, type NamespaceKind } from '../linux/namespace-pins.js';
 import type { Logger } from '../logging/logger.js';
@@ -30,6 +31,10 @@ export interface PodContainers {
 
 export interface SandboxServiceDeps {
   config: BerthConfig;
+  /** The berth namespace of these pods ("k8s.io" for the CRI). */
+  namespace: string;
+  /** Told of every state change of a sandbox, for GetContainerEvents. */
+  lifecycle: LifecycleHook;
   logger: Logger;
   store: RecordStore<SandboxRecord>;
   pins: NamespacePins;
@@ -68,7 +73,12 @@ export class SandboxService {
     const runtime = runtimeFor(this.d.config, handler);
     // Refused before anything is made: containers of this pod would all fail on it.
     cgroupsPath(this.d.specHost.cgroupDriver, config.linux?.cgroup_parent ?? '', 'pod');
-    const { record } = await this.d.store.create(sandboxName(config), fingerprint({ config, handler }), (id) => this.create(id, config, handler, runtime));
+    const { record, existing } = await this.d.store.create(sandboxName(config), fingerprint({ config, handler }), (id) => this.create(id, config, handler, runtime));
+    if (!existing) {
+      // containerd reports a sandbox as a container that is created and then started.
+      this.d.lifecycle('created', record.id, record.id);
+      this.d.lifecycle('started', record.id, record.id);
+    }
     return record;
   }
 
@@ -76,7 +86,7 @@ export class SandboxService {
     const modes = namespaceModes(config.linux?.security_context?.namespace_options);
     const hostNetwork = modes.network === 'NODE';
     const hostIpc = modes.ipc === 'NODE';
-    const dir = path.join(this.d.config.state, NAMESPACE, id);
+    const dir = path.join(this.d.config.state, this.d.namespace, id);
     const hostname = podHostname(config, os.hostname());
     const record: SandboxRecord = {
       id,
@@ -122,10 +132,10 @@ export class SandboxService {
    */
   private async startInfra(record: SandboxRecord, runtime: RuntimeHandlerConfig): Promise<void> {
     const ref = this.d.config.cri.sandbox_image;
-    let image = await this.d.images.get(NAMESPACE, ref);
+    let image = await this.d.images.get(this.d.namespace, ref);
     if (image === undefined) {
-      await this.d.images.pull(NAMESPACE, ref);
-      image = await this.d.images.get(NAMESPACE, ref);
+      await this.d.images.pull(this.d.namespace, ref);
+      image = await this.d.images.get(this.d.namespace, ref);
       if (image === undefined) throw failedPrecondition(`sandbox image ${ref} vanished right after its pull; check [cri] sandbox_image`);
     }
     const infra = { pid: 0, bundle: record.dir, snapshotKey: `${record.id}-infra` };
@@ -161,6 +171,7 @@ export class SandboxService {
           r.ips = [];
         });
       }
+      if (current.state === 'SANDBOX_READY') this.d.lifecycle('stopped', sandbox.id, sandbox.id);
     });
   }
 
@@ -174,6 +185,7 @@ export class SandboxService {
       const current = this.d.store.get(sandbox.id);
       await this.release(current, runtimeFor(this.d.config, current.runtimeHandler));
       await this.d.store.delete(sandbox.id);
+      this.d.lifecycle('deleted', sandbox.id, sandbox.id);
     });
   }
 
@@ -204,6 +216,7 @@ export class SandboxService {
     await this.d.store.update(id, (r) => {
       r.state = 'SANDBOX_NOTREADY';
     });
+    this.d.lifecycle('stopped', id, id);
   }
 
   private async stopInfra(sandbox: SandboxRecord): Promise<void> {

@@ -7,7 +7,8 @@ import { openImageService, snapshotsDir } from '../images/open.js';
 import type { Logger } from '../logging/logger.js';
 import type { DaemonMetrics } from '../metrics/daemon-metrics.js';
 import { CniNetworkPlugin, cniOptionsFromConfig } from '../network/cni/cni-plugin.js';
-import { openPodServices } from '../sandbox/open.js';
+import { EventBus } from '../events/event-bus.js';
+import { PodNamespaces } from '../namespaces/pod-namespaces.js';
 
 /**
  * Constructs the services behind the CRI handlers. A component that adds a field to CriContext constructs
@@ -23,8 +24,9 @@ export async function buildCriContext(configHolder: ConfigHolder, configSource: 
   // kubelet's UpdateRuntimeConfig sets the pod CIDR later; the plugin reads it at each pod's network setup.
   const nodeNetwork = new NodeNetworkSettings();
   const network = new CniNetworkPlugin(cniOptionsFromConfig(config, () => nodeNetwork.podCidr()));
-  const pods = await openPodServices(config, logger, { images, snapshotter, network });
-  metrics.setContainerSource(() => pods.containers.list());
+  const events = new EventBus();
+  const namespaces = await PodNamespaces.open(config, logger, { images, snapshotter, network, events });
+  metrics.setContainerSource(() => namespaces.loaded().flatMap((pods) => pods.containers.list()));
   return {
     get config() {
       return configHolder.current();
@@ -36,6 +38,10 @@ export async function buildCriContext(configHolder: ConfigHolder, configSource: 
     nodeNetwork,
     network,
     images,
-    ...pods,
+    snapshotter,
+    content,
+    events,
+    namespaces,
+    ...namespaces.cri,
   };
 }

@@ -13,7 +13,11 @@ import type { CriContext } from '../cri/context.js';
 import type { RuntimeRpcTable } from '../cri/handler.js';
 import { NodeNetworkSettings } from '../cri/node-network.js';
 import { notFound } from '../errors/errors.js';
+import type { Snapshotter } from '../../snapshotter/snapshotter.js';
 import type { ContainerService } from '../container/container-service.js';
+import type { ContentStore } from '../content/content-store.js';
+import { EventBus } from '../events/event-bus.js';
+import type { PodNamespaces } from '../namespaces/pod-namespaces.js';
 import type { ImageService } from '../images/image-service.js';
 import { DaemonMetrics } from '../metrics/daemon-metrics.js';
 import type { NetworkPlugin } from '../network/network-plugin.js';
@@ -41,6 +45,10 @@ describe('implementService', () => {
     images: {} as ImageService,
     sandboxes: {} as SandboxService,
     containers: {} as ContainerService,
+    events: new EventBus(),
+    namespaces: {} as PodNamespaces,
+    snapshotter: {} as Snapshotter,
+    content: {} as ContentStore,
   };
 
   /** `started: false` leaves the services "starting" until the test calls activate(ctx). */

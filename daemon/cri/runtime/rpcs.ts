@@ -3,6 +3,7 @@ import { containerStats } from './container-stats.js';
 import { containerStatus } from './container-status.js';
 import { createContainer } from './create-container.js';
 import { execSync } from './exec-sync.js';
+import { getContainerEvents } from './get-container-events.js';
 import { listContainerStats } from './list-container-stats.js';
 import { listContainers } from './list-containers.js';
 import { listPodSandbox } from './list-pod-sandbox.js';
@@ -16,6 +17,10 @@ import { runPodSandbox } from './run-pod-sandbox.js';
 import { startContainer } from './start-container.js';
 import { stopContainer } from './stop-container.js';
 import { stopPodSandbox } from './stop-pod-sandbox.js';
+import { streamContainerStats } from './stream-container-stats.js';
+import { streamContainers } from './stream-containers.js';
+import { streamPodSandboxStats } from './stream-pod-sandbox-stats.js';
+import { streamPodSandboxes } from './stream-pod-sandboxes.js';
 import { updateContainerResources } from './update-container-resources.js';
 import { runtimeConfig } from './runtime-config.js';
 import { status } from './status.js';
@@ -49,4 +54,5 @@ export const runtimeRpcs: RuntimeRpcTable = {
   PodSandboxStats: podSandboxStats,
   ListPodSandboxStats: listPodSandboxStats,
   ReopenContainerLog: reopenContainerLog,
+  GetContainerEvents: getContainerEvents,
 };
