@@ -136,6 +136,18 @@ describe('berth-shim with runc', () => {
     await client.delete();
   });
 
+  it('runs several containers and execs at once, each exit reaped and reported to its own shim', async () => {
+    const ids = ['many0', 'many1', 'many2', 'many3'];
+    const clients = await Promise.all(ids.map((id, i) => run(id, { args: ['sh', '-c', `sleep 1.${i}; exit ${i + 10}`] })));
+    const execs = await Promise.all(clients.map(({ client }, i) =>
+      client.exec({ process: { args: ['sh', '-c', `echo e${i}; exit ${i}`], env: ['PATH=/bin'] }, timeoutMs: 10_000 })));
+    expect(execs.map((e) => [e.exitCode, e.stdout.toString()])).toEqual([[0, 'e0\n'], [1, 'e1\n'], [2, 'e2\n'], [3, 'e3\n']]);
+    const exits = await Promise.all(clients.map(({ client }) => client.wait()));
+    expect(exits.map((e) => e.exitCode)).toEqual([10, 11, 12, 13]);
+    await Promise.all(clients.map(({ client }) => client.delete()));
+    expect(runcList().filter((id) => id.startsWith('many'))).toEqual([]);
+  });
+
   it('execs with output and exit code, kills on timeout, caps output at 16 MiB', async () => {
     const { client } = await run('exec', { args: ['sleep', '600'] });
     const r = await client.exec({ process: { args: ['sh', '-c', 'echo hi; echo oops >&2; exit 4'], env: ['PATH=/bin'] }, timeoutMs: 10_000 });
