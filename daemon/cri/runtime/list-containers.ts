@@ -1,10 +1,13 @@
+import type { Container } from '../../../proto/gen/runtime/v1/Container.js';
+import type { ContainerFilter__Output } from '../../../proto/gen/runtime/v1/ContainerFilter.js';
+import type { CriContext } from '../context.js';
 import type { RuntimeRpc } from '../handler.js';
 import { containerOf } from './container-view.js';
 import { matchesId, matchesLabels } from './filters.js';
 
-export const listContainers: RuntimeRpc<'ListContainers'> = async (request, ctx) => {
-  const f = request.filter;
-  const containers = ctx.containers
+/** The containers a filter selects, oldest first; shared with StreamContainers. */
+export function criContainers(f: ContainerFilter__Output | null, ctx: CriContext): Container[] {
+  return ctx.containers
     .list()
     .filter(
       (c) =>
@@ -15,5 +18,6 @@ export const listContainers: RuntimeRpc<'ListContainers'> = async (request, ctx)
     )
     .sort((a, b) => (BigInt(a.createdAt) < BigInt(b.createdAt) ? -1 : 1))
     .map(containerOf);
-  return { containers };
-};
+}
+
+export const listContainers: RuntimeRpc<'ListContainers'> = async (request, ctx) => ({ containers: criContainers(request.filter, ctx) });

@@ -55,4 +55,8 @@ export const runtimeRpcs: RuntimeRpcTable = {
   ListPodSandboxStats: listPodSandboxStats,
   ReopenContainerLog: reopenContainerLog,
   GetContainerEvents: getContainerEvents,
+  StreamPodSandboxes: streamPodSandboxes,
+  StreamContainers: streamContainers,
+  StreamContainerStats: streamContainerStats,
+  StreamPodSandboxStats: streamPodSandboxStats,
 };
