@@ -53,6 +53,11 @@ describe('CRI pod sandboxes', () => {
     expect(byPrefix.items.map((p) => p.id)).toEqual([id]);
     const byLabel = await daemon.runtime.ListPodSandbox({ filter: { label_selector: { pod: 'addr' } } });
     expect(byLabel.items.map((p) => p.id)).toEqual([id]);
+    const streamed: string[] = [];
+    for await (const page of daemon.runtime.StreamPodSandboxes({ filter: { label_selector: { pod: 'addr' } } })) {
+      streamed.push(...(page as { pod_sandboxes: { id: string }[] }).pod_sandboxes.map((p) => p.id));
+    }
+    expect(streamed).toEqual([id]);
     const notReady = await daemon.runtime.ListPodSandbox({ filter: { state: { state: 'SANDBOX_NOTREADY' } } });
     expect(notReady.items.map((p) => p.id)).not.toContain(id);
 
