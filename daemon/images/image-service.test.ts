@@ -63,6 +63,8 @@ class FakeRegistry implements RegistryClient {
     }
     return Readable.from(chunks());
   }
+
+  close(): void {}
 }
 
 interface TestImage {

@@ -53,6 +53,7 @@ export class ImageService {
     private readonly puller: Puller,
     private readonly gc: GarbageCollector,
     private readonly usage: SnapshotsUsage,
+    private readonly registry: RegistryClient,
     private readonly maxConfigBytes: number,
   ) {}
 
@@ -64,7 +65,7 @@ export class ImageService {
     const unpacker = new Unpacker(o.snapshotter, o.content, o.applyLayer, o.layers);
     const puller = new Puller(store, o.content, o.registry, unpacker, gc, o.pull, o.platform ?? hostPlatform(), log);
     const usage = new SnapshotsUsage(o.snapshotter, o.snapshotsDir, 10_000, (err) => log.warn({ err }, 'measuring image filesystem usage'));
-    const service = new ImageService(store, o.content, puller, gc, usage, o.pull.maxManifestBytes);
+    const service = new ImageService(store, o.content, puller, gc, usage, o.registry, o.pull.maxManifestBytes);
     await gc.collect();
     return service;
   }
@@ -141,6 +142,11 @@ export class ImageService {
 
   collectGarbage(): Promise<GcResult> {
     return this.gc.collect();
+  }
+
+  /** Lets go of the registry connections kept alive between pulls; the daemon calls this when it stops. */
+  close(): void {
+    this.registry.close();
   }
 
   /** The image `refOrId` names and the names a removal by that string deletes. */

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { ConfigHolder } from '../../config/config-holder.js';
 import type { BerthConfig } from '../../config/types.js';
 import { parseDuration } from '../../config/duration.js';
 import { applyLayer } from '../../snapshotter/apply-layer.js';
@@ -13,15 +14,24 @@ export function snapshotsDir(config: BerthConfig): string {
   return join(config.root, 'snapshots');
 }
 
-/** The image service as berthd runs it: registry client from [cri.registry], limits from [cri] and [images]. */
-export function openImageService(config: BerthConfig, logger: Logger, deps: { content: ContentStore; snapshotter: Snapshotter }): Promise<ImageService> {
+/**
+ * The image service as berthd runs it: registry client from [cri.registry], limits from [cri] and [images].
+ * `[cri.registry] config_path` is reloadable: the registry client reads it from the holder at every request.
+ */
+export function openImageService(configHolder: ConfigHolder, logger: Logger, deps: { content: ContentStore; snapshotter: Snapshotter }): Promise<ImageService> {
+  const config = configHolder.current();
   const log = logger.child({ component: 'images' });
   return ImageService.open({
     root: config.root,
     snapshotsDir: snapshotsDir(config),
     content: deps.content,
     snapshotter: deps.snapshotter,
-    registry: new DistributionClient({ configPath: config.cri.registry.config_path, maxManifestBytes: config.images.max_manifest_bytes }),
+    registry: new DistributionClient({
+      get configPath() {
+        return configHolder.current().cri.registry.config_path;
+      },
+      maxManifestBytes: config.images.max_manifest_bytes,
+    }),
     applyLayer: (layer, target, options) => applyLayer(layer, target, { ...options, log }),
     pull: {
       maxConcurrentDownloads: config.cri.max_concurrent_downloads,

@@ -11,8 +11,11 @@ import type { FetchOptions, ImageReference, RegistryAuth, RegistryClient } from 
 import { parseChallenges } from './www-authenticate.js';
 
 export interface DistributionClientOptions {
-  /** cri.registry.config_path: the certs.d directory of hosts.toml files; empty for none. */
-  configPath?: string;
+  /**
+   * cri.registry.config_path: the certs.d directory of hosts.toml files; empty for none. Read at every request,
+   * so a getter over the live config makes a reload (SIGHUP) apply to the next request.
+   */
+  readonly configPath?: string;
   /** images.max_manifest_bytes: a manifest read during resolve larger than this is refused. */
   maxManifestBytes: number;
   /** How long one request may wait for response headers before the next host is tried. */

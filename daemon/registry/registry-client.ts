@@ -44,4 +44,6 @@ export interface RegistryClient {
    * destroy the stream promptly: like any Node stream, one that fails while nobody listens crashes the process.
    */
   fetch(ref: ImageReference, desc: Descriptor, opts?: FetchOptions): Promise<Readable>;
+  /** Releases idle connections; called once when the daemon stops. */
+  close(): void;
 }

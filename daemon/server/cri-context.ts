@@ -20,7 +20,7 @@ export async function buildCriContext(configHolder: ConfigHolder, configSource: 
   const config = configHolder.current();
   const content = await LocalContentStore.open(config.root);
   const snapshotter = await OverlaySnapshotter.open(snapshotsDir(config), { log: logger.child({ component: 'snapshotter' }) });
-  const images = await openImageService(config, logger, { content, snapshotter });
+  const images = await openImageService(configHolder, logger, { content, snapshotter });
   // kubelet's UpdateRuntimeConfig sets the pod CIDR later; the plugin reads it at each pod's network setup.
   const nodeNetwork = new NodeNetworkSettings();
   const network = new CniNetworkPlugin(cniOptionsFromConfig(config, () => nodeNetwork.podCidr()));

@@ -2,6 +2,7 @@ import { chmod, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ConfigHolder } from '../../config/config-holder.js';
 import type { BerthConfig } from '../../config/types.js';
+import type { CriContext } from '../cri/context.js';
 import type { Logger } from '../logging/logger.js';
 import { DaemonMetrics } from '../metrics/daemon-metrics.js';
 import { serveMetrics, type MetricsServer } from '../metrics/metrics-server.js';
@@ -73,8 +74,9 @@ export async function startDaemon(config: BerthConfig, configSource: string, log
     locks.push(InstanceLock.acquire(join(config.root, 'berthd.lock'), `root ${config.root}`));
     locks.push(InstanceLock.acquire(`${config.grpc.address}.lock`, `socket ${config.grpc.address}`));
     const server = await serveCri(config);
+    let ctx: CriContext;
     try {
-      const ctx = await buildCriContext(holder, configSource, logger, metrics);
+      ctx = await buildCriContext(holder, configSource, logger, metrics);
       logPreflight(await runPreflight(config, ctx.network), logger.child({ component: 'preflight' }));
       await endpoint.follow(config.metrics.address);
       // Last: once calls run, the harness and systemd consider berthd up and may signal it at once.
@@ -96,6 +98,7 @@ export async function startDaemon(config: BerthConfig, configSource: string, log
       },
       stop: async () => {
         await server.close();
+        ctx.images.close();
         await endpoint.close();
         metrics.close();
         for (const lock of locks) lock.release();

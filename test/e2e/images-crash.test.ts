@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigHolder } from '../../config/config-holder.js';
 import { loadConfigFile } from '../../config/load.js';
 import { LocalContentStore } from '../../daemon/content/local-content-store.js';
 import { openImageService, snapshotsDir } from '../../daemon/images/open.js';
@@ -114,10 +115,11 @@ describe('namespaces', () => {
     const config = loadConfigFile(daemon.configPath);
     const content = await LocalContentStore.open(config.root);
     const snapshotter = await OverlaySnapshotter.open(snapshotsDir(config));
-    const images = await openImageService(config, pino({ level: 'silent' }), { content, snapshotter });
+    const images = await openImageService(new ConfigHolder(config), pino({ level: 'silent' }), { content, snapshotter });
     await images.pull('moby', image.reference);
     await images.pull('moby', other.reference);
     expect(images.list('moby')).toHaveLength(2);
+    images.close();
 
     await daemon.restart();
     const listed = (await daemon.image.ListImages({})).images;

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../config/defaults.js';
 import { renderCrictlConfig } from '../../daemon/systemd/install.js';
 import { formatConfig } from '../../config/load.js';
-import { freePort } from '../fixtures/registry.js';
+import { busyboxImage, pushImage, type PushedImage } from '../fixtures/images.js';
+import { freePort, startRegistry, type TestRegistry } from '../fixtures/registry.js';
 import { openNotifySocket, type NotifySocket } from '../fixtures/notify-socket.js';
 import { BERTHD_MAIN, makeTestDir, runBerthd, startBerthd, type BerthdHandle } from '../harness/berthd.js';
 
@@ -102,6 +103,8 @@ describe('berthd under systemd, reloaded and scraped', () => {
   let daemon: BerthdHandle;
   let notify: NotifySocket;
   let metricsPort: number;
+  let registry: TestRegistry;
+  let busybox: PushedImage;
 
   const scrape = async (port = metricsPort): Promise<string> => {
     const res = await fetch(`http://127.0.0.1:${port}/metrics`);
@@ -123,6 +126,8 @@ describe('berthd under systemd, reloaded and scraped', () => {
   }
 
   beforeAll(async () => {
+    registry = await startRegistry();
+    busybox = await pushImage({ url: registry.url }, 'library/busybox', '1', await busyboxImage());
     notify = openNotifySocket();
     metricsPort = await freePort();
     daemon = await startBerthd({
@@ -137,6 +142,7 @@ describe('berthd under systemd, reloaded and scraped', () => {
   afterAll(async () => {
     await daemon?.cleanup();
     notify?.close();
+    await registry?.stop();
   });
 
   it('tells systemd it is ready once the socket serves, and pings the watchdog at half its interval', async () => {
@@ -222,6 +228,20 @@ describe('berthd under systemd, reloaded and scraped', () => {
     expect(running.cri.registry.config_path).toBe(certs);
     expect(running.cri.cgroup_driver).toBe('cgroupfs');
     expect(await scrape()).toContain('berth_config_reloads_total{result="ok"} 1');
+  });
+
+  it('pulls through a hosts.toml in the reloaded config_path, and the pull metrics count it', async () => {
+    // Only the config_path the reload above installed knows this registry name.
+    const hostDir = join(daemon.dir, 'other-certs.d', 'reloaded.example.test');
+    await mkdir(hostDir, { recursive: true });
+    await writeFile(join(hostDir, 'hosts.toml'), `server = "${registry.url}"\n`);
+    const { image_ref } = await daemon.image.PullImage({ image: { image: 'reloaded.example.test/library/busybox:1' } });
+    expect(image_ref).toBe(busybox.config.digest);
+    const text = await scrape();
+    expect(text).toContain('\nberth_image_pulls_total 1\n');
+    const downloaded = busybox.manifest.size + busybox.config.size + busybox.layers.reduce((n, l) => n + l.size, 0);
+    expect(text).toContain(`\nberth_image_pull_bytes_total ${downloaded}\n`);
+    expect(text).toContain('berth_image_pull_duration_seconds_count 1');
   });
 
   it('SIGHUP with an invalid config keeps the old one and keeps serving', async () => {
