@@ -8,6 +8,8 @@ import type { Snapshotter, Usage } from '../../snapshotter/snapshotter.js';
 import type { LifecycleHook } from '../events/event-bus.js';
 import { asBerthError } from '../images/snapshot-errors.js';
 import { BerthError, failedPrecondition, invalidArgument, notFound, wrapError } from '../errors/errors.js';
+import { withTimeLimit } from '../errors/time-limit.js';
+import { RECOVERY_LIMIT_MS } from '../sandbox/restart.js';
 import type { Logger } from '../logging/logger.js';
 import { buildContainerSpec, type SpecHost } from '../oci/spec/container-spec.js';
 import { namespaceModes } from '../oci/spec/cri-input.js';
@@ -56,6 +58,8 @@ export interface ContainerStatsSample {
 const MAX_TERMINATION_MESSAGE = 4096;
 /** Room left in an ExecSync reply for its framing and exit code. */
 const EXEC_REPLY_OVERHEAD = 1024;
+/** The exit code reported for a container whose shim died without recording one (containerd reports 255 too). */
+const SHIM_DIED_EXIT_CODE = 255;
 /** How long a SIGKILLed container may take to be reaped before StopContainer gives up. */
 const KILL_GRACE_MS = 30_000;
 const nowNs = (): string => (BigInt(Date.now()) * 1_000_000n).toString();
@@ -401,15 +405,38 @@ export class ContainerService {
     await Promise.all(
       this.d.store
         .list()
-        .filter((c) => c.state === 'CONTAINER_RUNNING' || c.state === 'CONTAINER_CREATED')
+        // An unknown container is one an earlier start could not reach; it gets another chance.
+        .filter((c) => c.state !== 'CONTAINER_EXITED')
         .map(async (c) => {
-          const client = await this.d.tasks.tryClient(c.id, c.bundle);
-          if (client === undefined) return this.settleWithoutShim(c);
-          const state = await client.state();
-          if (state.exit !== null) await this.applyExit(c.id, state.exit);
-          return undefined;
+          try {
+            await withTimeLimit(this.recoverOne(c), RECOVERY_LIMIT_MS, `the shim of container ${c.id}`);
+          } catch (err) {
+            // One hung or broken shim must not keep the daemon from serving the others; it is reported instead.
+            this.d.logger.error({ err, container: c.id }, 'container not recovered at start; reported as unknown');
+            const detail = err instanceof Error ? err.message : String(err);
+            await this.d.store.update(c.id, (r) => {
+              r.state = 'CONTAINER_UNKNOWN';
+              r.reason = 'Unknown';
+              r.message = `berthd could not recover the container at start (${detail}); check berth-shim in ${c.bundle}, then remove the container`;
+            });
+          }
         }),
     );
+  }
+
+  private async recoverOne(c: ContainerRecord): Promise<void> {
+    const client = await this.d.tasks.tryClient(c.id, c.bundle);
+    if (client === undefined) return this.settleWithoutShim(c);
+    const state = await client.state();
+    if (state.exit !== null) return this.applyExit(c.id, state.exit);
+    if (c.state === 'CONTAINER_UNKNOWN') {
+      await this.d.store.update(c.id, (r) => {
+        r.state = state.status === 'created' ? 'CONTAINER_CREATED' : 'CONTAINER_RUNNING';
+        r.reason = '';
+        r.message = '';
+      });
+    }
+    return undefined;
   }
 
   private async settleWithoutShim(c: ContainerRecord): Promise<void> {
@@ -418,11 +445,17 @@ export class ContainerService {
       await this.applyExit(c.id, exit);
       return;
     }
-    this.d.logger.warn({ container: c.id }, 'shim of a running container is gone and left no exit status');
+    // The shim died with its container still there (or never recorded the exit). Nothing is left to collect the
+    // container's output or exit status, so it is stopped and deleted with the runtime, as containerd does
+    // after a dead shim: no orphan keeps running unseen.
+    this.d.logger.warn({ container: c.id }, 'shim of a container is gone and left no exit status; stopping the container with the runtime');
+    await this.d.tasks.delete(c.id, c.bundle, runtimeFor(this.d.config, this.d.sandboxes.find(c.sandboxId)?.runtimeHandler ?? ''));
     await this.d.store.update(c.id, (r) => {
-      r.state = 'CONTAINER_UNKNOWN';
-      r.reason = 'Unknown';
-      r.message = 'the container shim exited without recording how the container ended';
+      r.state = 'CONTAINER_EXITED';
+      r.exitCode = SHIM_DIED_EXIT_CODE;
+      r.finishedAt = nowNs();
+      r.reason = 'Error';
+      r.message = 'berth-shim of the container died without recording an exit status (killed?); berthd stopped the container with the runtime';
     });
     this.d.lifecycle('stopped', c.id, c.sandboxId);
   }

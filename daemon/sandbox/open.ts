@@ -77,6 +77,7 @@ export async function openPodServices(
   const containers = new ContainerService({ ...common, store: containerStore, sandboxes: sandboxStore });
   const pins = new NamespacePins(pinsDir(config, namespace));
   const sandboxes = new SandboxService({ ...common, store: sandboxStore, pins, network: deps.network, containers });
-  await recoverPods({ config, namespace, logger: log, sandboxes, containers, tasks, snapshotter: deps.snapshotter, pins, network: deps.network });
+  const damaged = [...sandboxStore.damaged, ...containerStore.damaged];
+  await recoverPods({ config, namespace, logger: log, sandboxes, containers, tasks, snapshotter: deps.snapshotter, pins, network: deps.network, damaged });
   return { sandboxes, containers };
 }

@@ -19,12 +19,19 @@ import type { SandboxService } from './sandbox-service.js';
  * - containers keep running under their shims and may exit; each shim records the exit in its bundle's
  *   exit.json and keeps answering on its socket. → Recovery reconnects and records the exits it missed.
  * - a shim may die (killed, or the node rebooted and <state> is gone). → A running container with neither shim
- *   nor exit.json becomes CONTAINER_UNKNOWN; a pod whose pins or infra container are gone becomes NOTREADY.
+ *   nor exit.json is stopped with the runtime (nothing is left to collect its output) and reported EXITED 255;
+ *   a pod whose pins or infra container are gone becomes NOTREADY.
  * - records in <root>/metadata never change: only berthd writes them.
  * - a create interrupted by the crash can leave a bundle, a rootfs snapshot, a shim, namespace pins and a CNI
  *   attachment that no record names (records are written last). → They are swept: runtime delete, unmount,
- *   snapshot removal, CNI DEL, unpin, rm. Anything a record names is never touched by the sweep.
+ *   snapshot removal, CNI DEL, unpin, rm. Anything a record names is never touched by the sweep, nor is what a
+ *   damaged (unparseable) record file names.
+ * - one entry may be broken (a hung shim, a damaged record): its recovery is bounded in time and it is reported
+ *   (CONTAINER_UNKNOWN with a reason, or a log line) while the others recover.
  */
+/** How long recovery waits for one object's shim before reporting the object and moving on. */
+export const RECOVERY_LIMIT_MS = 5000;
+
 export async function recoverPods(d: {
   config: BerthConfig;
   /** Only this namespace's bundles and pins are swept. */
@@ -36,10 +43,12 @@ export async function recoverPods(d: {
   snapshotter: Snapshotter;
   pins: NamespacePins;
   network: NetworkPlugin;
+  /** Ids whose record file is damaged: not recovered, and not swept either. */
+  damaged: string[];
 }): Promise<void> {
   await d.containers.recover();
   await d.sandboxes.recover();
-  const known = new Set([...d.sandboxes.list().map((s) => s.id), ...d.containers.list().map((c) => c.id)]);
+  const known = new Set([...d.sandboxes.list().map((s) => s.id), ...d.containers.list().map((c) => c.id), ...d.damaged]);
   const runtime = runtimeFor(d.config, '');
 
   for (const id of await dirEntries(path.join(d.config.state, d.namespace))) {

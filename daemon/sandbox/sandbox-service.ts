@@ -10,6 +10,8 @@ import { destroyBundle, mountBundleRootfs, writeBundleSpec } from '../container/
 import type { Tasks } from '../container/tasks.js';
 import type { LifecycleHook } from '../events/event-bus.js';
 import { failedPrecondition, invalidArgument, wrapError } from '../errors/errors.js';
+import { withTimeLimit } from '../errors/time-limit.js';
+import { RECOVERY_LIMIT_MS } from './restart.js';
 import { NamespacePins, type NamespaceKind } from '../linux/namespace-pins.js';
 import type { Logger } from '../logging/logger.js';
 import type { NetworkPlugin, PodNetworkRef, PortProtocol } from '../network/network-plugin.js';
@@ -198,7 +200,13 @@ export class SandboxService {
       if (sandbox.state !== 'SANDBOX_READY') continue;
       const pins = Object.values(sandbox.pins);
       const pinned = await Promise.all(pins.map((p) => NamespacePins.isPinned(p)));
-      const infraAlive = sandbox.infra === undefined || (await this.d.tasks.tryClient(sandbox.id, sandbox.dir)) !== undefined;
+      // A hung infra shim must not hold up the daemon's start; one that does not answer counts as gone.
+      const infraAlive =
+        sandbox.infra === undefined ||
+        (await withTimeLimit(this.d.tasks.tryClient(sandbox.id, sandbox.dir), RECOVERY_LIMIT_MS, `the infra shim of pod ${sandbox.id}`).catch((err: unknown) => {
+          this.d.logger.error({ err, sandbox: sandbox.id }, 'infra container not reachable at start');
+          return undefined;
+        })) !== undefined;
       if (pinned.every(Boolean) && infraAlive) continue;
       this.d.logger.warn({ sandbox: sandbox.id, pins: sandbox.pins, infraAlive }, 'pod sandbox lost its namespaces or infra container while berthd was down; marked not ready');
       await this.d.store.update(sandbox.id, (r) => {

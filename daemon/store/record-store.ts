@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { alreadyExists, invalidArgument, notFound } from '../errors/errors.js';
-import { removeFileDurable, TEMP_PREFIX, writeFileDurable } from '../images/durable-file.js';
+import { removeFileDurable, TEMP_PREFIX, writeFileDurable } from '../fs/atomic-file.js';
 
 /** What every stored object carries: its id, its CRI name (unique per store) and the fingerprint of its config. */
 export interface StoredRecord {
@@ -47,6 +47,11 @@ export class RecordStore<T extends StoredRecord> {
   private readonly names = new Map<string, NameEntry<T>>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly writes = new Map<string, Promise<void>>();
+  /**
+   * Ids whose record file exists but does not parse. Their objects are neither listed nor swept as leftovers of
+   * an interrupted create: a damaged record is the operator's to repair (or berthctl doctor --fix's to remove).
+   */
+  readonly damaged: string[] = [];
 
   private constructor(
     private readonly dir: string,
@@ -80,7 +85,8 @@ export class RecordStore<T extends StoredRecord> {
         store.records.set(record.id, record);
         store.names.set(record.name, { id: record.id, fingerprint: record.fingerprint, done: Promise.resolve(record) });
       } catch (err) {
-        opts.warn({ file, err }, `${opts.kind} metadata file ignored`);
+        store.damaged.push(entry.slice(0, -'.json'.length));
+        opts.warn({ file, err }, `${opts.kind} metadata file ignored (damaged); its objects are left alone, repair or remove the file`);
       }
     }
     return store;
