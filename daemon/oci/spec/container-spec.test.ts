@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildContainerSpec, type ContainerSpecInput } from './container-spec.js';
 import { buildSandboxSpec } from './sandbox-spec.js';
 import { processArgs, processEnv } from './process.js';
-import { resolveUser, parsePasswd, parseGroup, resolveUserInRootfs } from './user.js';
+import { resolveUser, parsePasswd, parseGroup, resolveInRoot, resolveUserInRootfs } from './user.js';
 import { cgroupsPath } from './cgroups-path.js';
 import { capabilitySets, capabilitiesInMask, DEFAULT_CAPABILITIES, ALL_CAPABILITIES } from './capabilities.js';
 import { linuxResources } from './resources.js';
@@ -80,11 +80,23 @@ describe('user resolution', () => {
     expect(code(() => resolveUser({ runAsUsername: 'nobody', supplementalGroups: [] }, p, g, 'img'))).toBe('InvalidArgument');
     expect(code(() => resolveUser({ imageUser: 'www:nogroup', supplementalGroups: [] }, p, g, 'img'))).toBe('InvalidArgument');
   });
-  it('does not follow /etc/passwd out of the rootfs', async () => {
+  it('resolves /etc/passwd inside the rootfs: absolute and .. symlinks never reach the host', async () => {
     const r = await mkdtemp(path.join(os.tmpdir(), 'berth-spec-'));
     await mkdir(path.join(r, 'etc'));
-    await symlink('/etc/passwd', path.join(r, 'etc/passwd'));
-    await expect(resolveUserInRootfs({ runAsUsername: 'root', supplementalGroups: [] }, r, 'img')).rejects.toMatchObject({ kind: 'InvalidArgument' });
+    await mkdir(path.join(r, 'usr/lib'), { recursive: true });
+    await writeFile(path.join(r, 'usr/lib/passwd'), 'app:x:4242:4242::/app:/bin/sh\n');
+    await symlink('/usr/lib/passwd', path.join(r, 'etc/passwd'));
+    await symlink('../../../../../../etc/shadow', path.join(r, 'etc/group'));
+    expect(await resolveUserInRootfs({ runAsUsername: 'app', supplementalGroups: [] }, r, 'img')).toMatchObject({ uid: 4242, gid: 4242 });
+    // The host's /etc/shadow exists; the image's does not, so neither link resolves to anything.
+    expect(await resolveInRoot(r, 'etc/group')).toBeUndefined();
+    await symlink('/etc/shadow', path.join(r, 'etc/abs'));
+    expect(await resolveInRoot(r, 'etc/abs')).toBeUndefined();
+    await writeFile(path.join(r, 'etc/shadow'), '');
+    expect(await resolveInRoot(r, 'etc/group')).toBe(path.join(r, 'etc/shadow'));
+    expect(await resolveInRoot(r, 'etc/abs')).toBe(path.join(r, 'etc/shadow'));
+    await symlink('loop', path.join(r, 'etc/loop'));
+    expect(await resolveInRoot(r, 'etc/loop')).toBeUndefined();
     await rm(r, { recursive: true });
   });
 });

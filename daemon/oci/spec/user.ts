@@ -1,4 +1,4 @@
-import { readFile, realpath } from 'node:fs/promises';
+import { lstat, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { invalidArgument } from '../../errors/errors.js';
 
@@ -95,18 +95,54 @@ export function resolveUser(req: UserRequest, passwd: PasswdEntry[], groups: Gro
   return { uid, gid: primary, additionalGids: [...new Set(extra)], home: entry?.home || '/' };
 }
 
+/** Symlink hops allowed while resolving a path, as the kernel's MAXSYMLINKS. */
+const MAX_SYMLINKS = 40;
+
 /**
- * Reads a file of the image's rootfs. A symlink that leads outside the rootfs (an image can ship
- * /etc/passwd -> /etc/shadow) is treated as a missing file rather than followed onto the host.
+ * The host path of `rel` as a process chrooted at `root` would reach it: symlinks are followed with absolute
+ * targets taken relative to `root`, and `..` stops at `root`. So an image's /etc/passwd -> /usr/lib/passwd works,
+ * and /etc/passwd -> /etc/shadow or ../../../etc/shadow reads the image's file, never the host's. The rootfs is
+ * not yet in use by any container here, so nothing can swap a component between the checks and the read.
  */
+export async function resolveInRoot(root: string, rel: string): Promise<string | undefined> {
+  const pending = rel.split('/').filter((p) => p !== '');
+  const resolved: string[] = [];
+  let hops = 0;
+  while (pending.length > 0) {
+    const part = pending.shift()!;
+    if (part === '.') continue;
+    if (part === '..') {
+      resolved.pop();
+      continue;
+    }
+    const candidate = path.join(root, ...resolved, part);
+    let isLink: boolean;
+    try {
+      isLink = (await lstat(candidate)).isSymbolicLink();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+      throw err;
+    }
+    if (!isLink) {
+      resolved.push(part);
+      continue;
+    }
+    if (++hops > MAX_SYMLINKS) return undefined;
+    const target = await readlink(candidate);
+    if (target.startsWith('/')) resolved.length = 0;
+    pending.unshift(...target.split('/').filter((p) => p !== ''));
+  }
+  return path.join(root, ...resolved);
+}
+
+/** A file of the image's rootfs, resolved inside it; "" when it does not exist. */
 async function readRootfsFile(rootfs: string, rel: string): Promise<string> {
+  const file = await resolveInRoot(rootfs, rel);
+  if (file === undefined) return '';
   try {
-    const root = await realpath(rootfs);
-    const real = await realpath(path.join(root, rel));
-    if (real !== root && !real.startsWith(root + path.sep)) return '';
-    return await readFile(real, 'utf8');
+    return await readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return '';
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
     throw err;
   }
 }
