@@ -4,6 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BerthError, isBerthError, notFound, wrapError } from '../errors/errors.js';
+import { fsyncDir } from '../fs/atomic-file.js';
 import type { Digest } from '../oci/image-spec.js';
 import { isDigest, parseDigest, sha256Of } from '../oci/digest.js';
 import type { BlobSource, ContentInfo, ContentStore, Expected, IngestOptions } from './content-store.js';
@@ -181,7 +182,7 @@ export class LocalContentStore implements ContentStore {
       }
       await onDisk(rename(tmp, this.path(expected.digest)), `commit blob ${expected.digest}`);
       committed = true;
-      await onDisk(syncDir(this.blobsDir), `sync ${this.blobsDir}`);
+      await onDisk(fsyncDir(this.blobsDir), `sync ${this.blobsDir}`);
     } catch (err) {
       if (isBerthError(err) || signal?.aborted) throw err;
       // Disk failures are BerthErrors already (onDisk); anything else came from the source, the download.
@@ -251,13 +252,4 @@ function checkPresentSize(info: ContentInfo, expected: Expected): ContentInfo {
     });
   }
   return info;
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }

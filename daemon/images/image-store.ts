@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { BerthError, invalidArgument } from '../errors/errors.js';
 import { isDigest } from '../oci/digest.js';
 import type { Descriptor, Digest, Platform } from '../oci/image-spec.js';
-import { removeFileDurable, TEMP_PREFIX, writeFileDurable } from './durable-file.js';
+import { removeFileDurable, TEMP_PREFIX, writeFileDurable } from '../fs/atomic-file.js';
 
 /**
  * One image name in one namespace, as containerd's image store keeps it: the name points at a target (a manifest

@@ -1,6 +1,7 @@
-import { mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { wrapError } from '../../errors/errors.js';
+import { TEMP_PREFIX, writeFileDurable } from '../../fs/atomic-file.js';
 import type { PodNetworkRef } from '../network-plugin.js';
 import { isObject, parseConfList, type CniConfList } from './cni-config.js';
 import { resultProblem, type CniResult } from './cni-result.js';
@@ -35,7 +36,8 @@ export class CniResultCache {
       if (err.code === 'ENOENT') return [];
       throw err;
     });
-    const ids = names.filter((name) => name.endsWith(suffix(ifName))).map((name) => name.slice(0, -suffix(ifName).length));
+    // A write a crash interrupted left a temp file; the record it would have replaced is still there.
+    const ids = names.filter((name) => name.endsWith(suffix(ifName)) && !name.startsWith(TEMP_PREFIX)).map((name) => name.slice(0, -suffix(ifName).length));
     const found = await Promise.all(ids.map((id) => this.get(id, ifName)));
     return found.filter((attachment) => attachment !== undefined);
   }
@@ -68,19 +70,10 @@ export class CniResultCache {
     }
   }
 
-  /** Written whole or not at all (temp file, fsync, rename), so a crash never leaves half a record. */
+  /** Written whole or not at all (temp file, fsync, rename, fsync dir), so a crash never leaves half a record. */
   async put(attachment: CniAttachment): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const path = this.path(attachment.pod.id, attachment.ifName);
-    const tmp = `${path}.tmp`;
-    const file = await open(tmp, 'w', 0o600);
-    try {
-      await file.writeFile(JSON.stringify({ format: FORMAT, ...attachment, config: toConfigJson(attachment.config) }));
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(tmp, path);
+    await writeFileDurable(this.path(attachment.pod.id, attachment.ifName), JSON.stringify({ format: FORMAT, ...attachment, config: toConfigJson(attachment.config) }));
   }
 
   async delete(containerId: string, ifName: string): Promise<void> {

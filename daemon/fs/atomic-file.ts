@@ -2,10 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-/** Prefix of in-progress writes; a crash can leave such files behind and a loader removes them. */
+/**
+ * Crash-safe file updates for the daemon's metadata (image records, pod records, CNI results, content blobs).
+ * snapshotter/ keeps its own copy: it may not import daemon/.
+ */
+
+/** Prefix of in-progress writes; a crash can leave such files behind and a loader skips or removes them. */
 export const TEMP_PREFIX = '.tmp-';
 
-async function fsyncDir(dir: string): Promise<void> {
+/** Makes the directory entries of `dir` (a create, rename or unlink in it) durable. */
+export async function fsyncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
   try {
     await handle.sync();
