@@ -38,7 +38,9 @@ function summarize(samples: Sample[]): Sample {
 
 async function bareNodes(): Promise<Sample> {
   const kids: ChildProcess[] = [];
-  for (let i = 0; i < count; i++) kids.push(spawn(process.execPath, ['-e', 'setInterval(()=>{},1e9)'], { stdio: 'ignore' }));
+  // The environment shims get (PATH only): NODE_EXTRA_CA_CERTS alone would cost a bare node ~1 MiB of parsed certificates.
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+  for (let i = 0; i < count; i++) kids.push(spawn(process.execPath, ['-e', 'setInterval(()=>{},1e9)'], { stdio: 'ignore', env }));
   await settle(3000);
   const r = summarize(kids.map((k) => memKiB(k.pid as number)));
   for (const k of kids) k.kill('SIGKILL');
