@@ -123,6 +123,8 @@ describe('CRI pod sandboxes', () => {
     const shared = { linux: { security_context: { namespace_options: { network: 'POD' as const, pid: 'POD' as const, ipc: 'POD' as const } } } };
     await runContainer(daemon.runtime, id, config, containerConfig('one', busybox.reference, ['sleep', '1111'], shared));
     const two = await runContainer(daemon.runtime, id, config, containerConfig('two', busybox.reference, ['sleep', '2222'], shared));
+    const { containers_statuses } = await daemon.runtime.PodSandboxStatus({ pod_sandbox_id: id });
+    expect(containers_statuses.map((c) => c.metadata?.name).sort()).toEqual(['one', 'two']);
     const ps = await daemon.runtime.ExecSync({ container_id: two, cmd: ['ps'], timeout: 10 });
     expect(ps.stdout.toString()).toContain('sleep 1111');
     expect(ps.stdout.toString()).toContain('sleep 2147483647');

@@ -1,10 +1,14 @@
 import { podNamespaces } from '../../sandbox/sandbox.js';
 import type { RuntimeRpc } from '../handler.js';
+import { containerStatusOf } from './container-view.js';
 import { podSandboxStatusOf } from './sandbox-view.js';
 
 const nowNs = (): string => (BigInt(Date.now()) * 1_000_000n).toString();
 
-/** With verbose, `info` holds one JSON document like containerd's: pid, namespace paths, runtime, dirs. */
+/**
+ * The pod, its containers' statuses and the time of the reading. With verbose, `info` holds one JSON document like
+ * containerd's: pid, namespace paths, runtime, dirs.
+ */
 export const podSandboxStatus: RuntimeRpc<'PodSandboxStatus'> = async (request, ctx) => {
   const sandbox = ctx.sandboxes.get(request.pod_sandbox_id);
   const info: Record<string, string> = {};
@@ -21,5 +25,7 @@ export const podSandboxStatus: RuntimeRpc<'PodSandboxStatus'> = async (request, 
       config: sandbox.config,
     });
   }
-  return { status: podSandboxStatusOf(sandbox), info, containers_statuses: [], timestamp: nowNs() };
+  // kubelet's evented PLEG reads the pod's containers from here rather than asking for each.
+  const containers = ctx.containers.list().filter((c) => c.sandboxId === sandbox.id).map(containerStatusOf);
+  return { status: podSandboxStatusOf(sandbox), info, containers_statuses: containers, timestamp: nowNs() };
 };
