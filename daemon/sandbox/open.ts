@@ -11,7 +11,7 @@ import type { Logger } from '../logging/logger.js';
 import type { NetworkPlugin } from '../network/network-plugin.js';
 import { readSpecHost } from '../oci/spec/host.js';
 import { RecordStore } from '../store/record-store.js';
-import { recoverPods } from './restart.js';
+import { recoverPods, sweepBundle, sweepPins } from './restart.js';
 import { SandboxService } from './sandbox-service.js';
 import type { SandboxRecord } from './sandbox.js';
 
@@ -32,6 +32,25 @@ function pinsDir(config: BerthConfig, namespace: string): string {
 export interface PodServices {
   sandboxes: SandboxService;
   containers: ContainerService;
+  /** What the doctor needs beyond the services: the namespace's on-disk areas and how to sweep an id without a record. */
+  upkeep: PodUpkeep;
+}
+
+export interface PodUpkeep {
+  /** `<state>/<ns>`: one bundle directory per container and sandbox. */
+  bundlesDir: string;
+  /** `<state>/runc/<ns>`: the runtime's --root. */
+  runcRoot: string;
+  /** Where the pods' namespace pins live (netns/<id>, ns/<id>/). */
+  pinDirs: string[];
+  /** `<root>/metadata/<ns>/{sandboxes,containers}`. */
+  metadataDirs: string[];
+  /** Ids whose record file does not parse (found at start). */
+  damaged: string[];
+  /** Ids whose create is under way: on disk, not yet recorded. */
+  inFlight(): string[];
+  sweepBundle(id: string): Promise<void>;
+  sweepPins(id: string): Promise<void>;
 }
 
 /**
@@ -78,6 +97,17 @@ export async function openPodServices(
   const pins = new NamespacePins(pinsDir(config, namespace));
   const sandboxes = new SandboxService({ ...common, store: sandboxStore, pins, network: deps.network, containers });
   const damaged = [...sandboxStore.damaged, ...containerStore.damaged];
-  await recoverPods({ config, namespace, logger: log, sandboxes, containers, tasks, snapshotter: deps.snapshotter, pins, network: deps.network, damaged });
-  return { sandboxes, containers };
+  const sweep = { config, namespace, tasks, snapshotter: deps.snapshotter, pins, network: deps.network };
+  await recoverPods({ ...sweep, logger: log, sandboxes, containers, damaged });
+  const upkeep: PodUpkeep = {
+    bundlesDir: path.join(config.state, namespace),
+    runcRoot: path.join(config.state, 'runc', namespace),
+    pinDirs: [pins.netnsDir, pins.nsDir],
+    metadataDirs: [metadataDir(config, namespace, 'sandboxes'), metadataDir(config, namespace, 'containers')],
+    damaged,
+    inFlight: () => [...sandboxStore.creating(), ...containerStore.creating()],
+    sweepBundle: (id) => sweepBundle(sweep, id),
+    sweepPins: (id) => sweepPins(sweep, id),
+  };
+  return { sandboxes, containers, upkeep };
 }

@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { BerthConfig } from '../../config/types.js';
+import type { BerthConfig, RuntimeHandlerConfig } from '../../config/types.js';
 import { unmount } from '../../snapshotter/mount.js';
 import type { Snapshotter } from '../../snapshotter/snapshotter.js';
 import { destroyBundle } from '../container/bundle.js';
@@ -53,21 +53,39 @@ export async function recoverPods(d: {
 
   for (const id of await dirEntries(path.join(d.config.state, d.namespace))) {
     if (known.has(id)) continue;
-    const bundle = path.join(d.config.state, d.namespace, id);
-    d.logger.warn({ bundle }, 'removing a bundle no record names (a create interrupted by a crash)');
-    await d.tasks.delete(id, bundle, runtime);
-    unmount(path.join(bundle, 'shm'));
-    await destroyBundle(d.snapshotter, bundle, id);
-    // An interrupted shared-PID pod left its infra rootfs under this key.
-    await destroyBundle(d.snapshotter, bundle, `${id}-infra`);
+    d.logger.warn({ bundle: path.join(d.config.state, d.namespace, id) }, 'removing a bundle no record names (a create interrupted by a crash)');
+    await sweepBundle(d, id, runtime);
   }
   const pinned = new Set([...(await dirEntries(d.pins.netnsDir)), ...(await dirEntries(d.pins.nsDir))]);
   for (const id of pinned) {
     if (known.has(id)) continue;
     d.logger.warn({ id }, 'removing namespace pins and the network attachment no pod record names');
-    await d.network.tearDown({ id, namespace: '', name: '', uid: '', netnsPath: d.pins.paths(id).net });
-    await d.pins.remove(id);
+    await sweepPins(d, id);
   }
+}
+
+/**
+ * Removes everything object `id` may have in the namespace's bundle area without a record: its runtime container
+ * (through its shim, or runc delete), the shm mount, the rootfs mount and snapshot (and an infra rootfs), the
+ * directory. Each step tolerates having nothing to do; the doctor's --fix uses it too.
+ */
+export async function sweepBundle(
+  d: { config: BerthConfig; namespace: string; tasks: Tasks; snapshotter: Snapshotter },
+  id: string,
+  runtime: RuntimeHandlerConfig = runtimeFor(d.config, ''),
+): Promise<void> {
+  const bundle = path.join(d.config.state, d.namespace, id);
+  await d.tasks.delete(id, bundle, runtime);
+  unmount(path.join(bundle, 'shm'));
+  await destroyBundle(d.snapshotter, bundle, id);
+  // An interrupted shared-PID pod left its infra rootfs under this key.
+  await destroyBundle(d.snapshotter, bundle, `${id}-infra`);
+}
+
+/** Detaches the network (CNI DEL from its cache) and removes the namespace pins of pod `id` that has no record. */
+export async function sweepPins(d: { pins: NamespacePins; network: NetworkPlugin }, id: string): Promise<void> {
+  await d.network.tearDown({ id, namespace: '', name: '', uid: '', netnsPath: d.pins.paths(id).net });
+  await d.pins.remove(id);
 }
 
 async function dirEntries(dir: string): Promise<string[]> {

@@ -116,6 +116,11 @@ export class RecordStore<T extends StoredRecord> {
     return [...this.records.values()];
   }
 
+  /** Ids of creates under way: their objects exist on disk before their record does, so sweeps leave them alone. */
+  creating(): string[] {
+    return [...this.names.values()].filter((e) => !this.records.has(e.id)).map((e) => e.id);
+  }
+
   /**
    * Creates a record under a reserved name. `create` receives the new id, does the work and returns the record,
    * which is then persisted. On failure the name is released so a retry starts afresh.

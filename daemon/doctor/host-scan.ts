@@ -1,0 +1,67 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { execa } from 'execa';
+
+/**
+ * What the kernel and the runtime hold, read directly rather than from berth's records: mount points, shim
+ * processes, runc containers. The doctor compares these with the records.
+ */
+
+/** Decodes the octal escapes (\040 for a space, ...) mountinfo uses in paths. */
+function unescapeMountPath(path: string): string {
+  return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+}
+
+/** Mount points (field 5 of /proc/self/mountinfo) at or below any of `dirs`, deepest last. */
+export function mountPointsIn(mountinfo: string, dirs: string[]): string[] {
+  const under = (point: string): boolean => dirs.some((dir) => point === dir || point.startsWith(`${dir}/`));
+  return mountinfo
+    .split('\n')
+    .map((line) => unescapeMountPath(line.split(' ')[4] ?? ''))
+    .filter((point) => point !== '' && under(point));
+}
+
+export async function mountPoints(dirs: string[]): Promise<string[]> {
+  return mountPointsIn(await readFile('/proc/self/mountinfo', 'utf8'), dirs);
+}
+
+export interface ShimProcess {
+  pid: number;
+  /** The --socket the shim was started with (for a container: <bundle>/shim.sock). */
+  socket: string;
+}
+
+/** The `--socket` of a berth-shim command line (NUL-separated argv), or undefined for any other process. */
+export function shimSocketOf(cmdline: string): string | undefined {
+  const argv = cmdline.split('\0');
+  if (!argv.some((arg) => /(^|\/)shim\/main\.js$/.test(arg))) return undefined;
+  const at = argv.indexOf('--socket');
+  return at >= 0 ? argv[at + 1] : undefined;
+}
+
+/** Running berth-shim processes. */
+export async function shimProcesses(): Promise<ShimProcess[]> {
+  const found: ShimProcess[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmdline: string;
+    try {
+      cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8');
+    } catch {
+      // The process ended between readdir and read.
+      continue;
+    }
+    const socket = shimSocketOf(cmdline);
+    if (socket !== undefined) found.push({ pid: Number(entry), socket });
+  }
+  return found;
+}
+
+/** Ids of the containers the runtime keeps state for under `root`; none when the root does not exist. */
+export async function runtimeContainers(runtime: { path: string; args: string[] }, root: string): Promise<string[]> {
+  const result = await execa(runtime.path, [...runtime.args, '--root', root, 'list', '-q'], { reject: false });
+  if (result.exitCode !== 0) {
+    if (/no such file or directory/i.test(result.stderr)) return [];
+    throw new Error(`${runtime.path} --root ${root} list failed: ${result.stderr.trim()}`);
+  }
+  return result.stdout.split('\n').filter((line) => line !== '');
+}
