@@ -21,12 +21,13 @@ export interface CallOptions {
   timeoutMs?: number;
 }
 
-type Promisified<Def> = {
-  [K in Exclude<MethodNames<Def>, StreamingRpc>]: Def[K] extends MethodDefinition<infer Req, infer _Res, infer _ReqOut, infer ResOut>
+/** A client whose unary methods return promises and whose `Streaming` methods return the grpc-js stream. */
+export type Promisified<Def, Streaming extends string = StreamingRpc> = {
+  [K in Exclude<MethodNames<Def>, Streaming>]: Def[K] extends MethodDefinition<infer Req, infer _Res, infer _ReqOut, infer ResOut>
     ? (request: Req, options?: CallOptions) => Promise<ResOut>
     : never;
 } & {
-  [K in Extract<MethodNames<Def>, StreamingRpc>]: Def[K] extends MethodDefinition<infer Req, infer _Res, infer _ReqOut, infer ResOut>
+  [K in Extract<MethodNames<Def>, Streaming>]: Def[K] extends MethodDefinition<infer Req, infer _Res, infer _ReqOut, infer ResOut>
     ? (request: Req, options?: CallOptions) => grpc.ClientReadableStream<ResOut>
     : never;
 };
@@ -45,7 +46,8 @@ export interface CriClients {
 const deadline = (options?: CallOptions): grpc.CallOptions =>
   options?.timeoutMs === undefined ? {} : { deadline: Date.now() + options.timeoutMs };
 
-function promisify<Def>(client: grpc.Client, definition: grpc.ServiceDefinition): Promisified<Def> {
+/** Wraps a grpc-js client: each unary method returns a promise, each server-streaming method its stream. */
+export function promisify<Def, Streaming extends string = StreamingRpc>(client: grpc.Client, definition: grpc.ServiceDefinition): Promisified<Def, Streaming> {
   const wrapped: Record<string, unknown> = {};
   const untyped = client as unknown as Record<string, (...args: unknown[]) => unknown>;
   for (const [name, method] of Object.entries(definition)) {
@@ -59,7 +61,7 @@ function promisify<Def>(client: grpc.Client, definition: grpc.ServiceDefinition)
             );
           });
   }
-  return wrapped as Promisified<Def>;
+  return wrapped as Promisified<Def, Streaming>;
 }
 
 /**

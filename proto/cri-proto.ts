@@ -22,13 +22,16 @@ export type CriPackage = ProtoGrpcType['runtime']['v1'];
 /** Method names of a generated service or handlers interface, without grpc-js's string index signature. */
 export type MethodNames<T> = keyof { [K in keyof T as string extends K ? never : K]: T[K] };
 
-/** The compiled module lives in dist/proto/ and the source in proto/; the .proto file only in the source tree. */
-function apiProtoPath(): string {
-  for (const rel of ['./cri/api.proto', '../../proto/cri/api.proto']) {
+/**
+ * A .proto file by its path under proto/ ("cri/api.proto"). The compiled module lives in dist/proto/ and the
+ * source in proto/; the .proto files only in the source tree.
+ */
+export function protoFile(file: string): string {
+  for (const rel of [`./${file}`, `../../proto/${file}`]) {
     const candidate = fileURLToPath(new URL(rel, import.meta.url));
     if (existsSync(candidate)) return candidate;
   }
-  throw new Error(`proto/cri/api.proto not found next to ${fileURLToPath(import.meta.url)}; the berth package is incomplete`);
+  throw new Error(`proto/${file} not found next to ${fileURLToPath(import.meta.url)}; the berth package is incomplete`);
 }
 
 let cached: CriPackage | undefined;
@@ -36,7 +39,7 @@ let cached: CriPackage | undefined;
 /** Loads runtime.v1 once per process (parsing the 1,100-line proto costs tens of milliseconds). */
 export function loadCriPackage(): CriPackage {
   if (cached === undefined) {
-    const definition = protoLoader.loadSync(apiProtoPath(), CRI_LOADER_OPTIONS);
+    const definition = protoLoader.loadSync(protoFile('cri/api.proto'), CRI_LOADER_OPTIONS);
     const loaded = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
     cached = loaded.runtime.v1;
   }

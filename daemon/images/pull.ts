@@ -22,8 +22,23 @@ export interface PullLimits {
   maxManifestBytes: number;
 }
 
+/** One blob of a pull as a progress display shows it. */
+export interface BlobProgress {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  downloaded: number;
+  /** "exists": already in the content store, nothing to download. */
+  status: 'waiting' | 'downloading' | 'done' | 'exists';
+}
+
+/** Called on every change with every blob known so far (manifest, config, layers) in the order they were met. */
+export type PullProgressListener = (blobs: readonly BlobProgress[]) => void;
+
 export interface PullOptions {
   auth?: RegistryAuth;
+  /** Progress of this pull, also when it joins a pull of the same name already running. */
+  onProgress?: PullProgressListener;
 }
 
 /** One pull's state, threaded through its downloads. */
@@ -35,6 +50,21 @@ interface PullRun {
   lease: Lease;
   fetchOpts: { auth?: RegistryAuth; signal: AbortSignal };
   watchdog: ProgressWatchdog;
+  progress: PullProgress;
+}
+
+/** The blobs of one pull and who watches them; joined pulls add their listener. */
+class PullProgress {
+  readonly listeners = new Set<PullProgressListener>();
+  private readonly blobs = new Map<Digest, BlobProgress>();
+
+  update(desc: Descriptor, change: Partial<BlobProgress>): void {
+    const blob = this.blobs.get(desc.digest) ?? { digest: desc.digest, mediaType: desc.mediaType, size: desc.size, downloaded: 0, status: 'waiting' };
+    this.blobs.set(desc.digest, { ...blob, ...change });
+    if (this.listeners.size === 0) return;
+    const all = [...this.blobs.values()];
+    for (const listener of this.listeners) listener(all);
+  }
 }
 
 /** The name an image is recorded under: a digest reference drops its tag, as Docker and containerd do. */
@@ -52,7 +82,7 @@ const schema1 = new Set<string>([MediaType.dockerManifestSchema1, MediaType.dock
  */
 export class Puller {
   private readonly limiter: DownloadLimiter;
-  private readonly inflight = new Map<string, Promise<ImageRecord>>();
+  private readonly inflight = new Map<string, { pulling: Promise<ImageRecord>; progress: PullProgress }>();
 
   constructor(
     private readonly store: ImageStore,
@@ -73,17 +103,25 @@ export class Puller {
     const name = recordName(ref);
     const key = `${namespace}\u0000${name}`;
     const running = this.inflight.get(key);
-    if (running !== undefined) return running;
+    if (running !== undefined) return this.watch(running, opts.onProgress);
     const lease = this.gc.lease();
-    const pulling = this.execute(namespace, ref, name, lease, opts).finally(() => {
+    const progress = new PullProgress();
+    const pulling = this.execute(namespace, ref, name, lease, opts, progress).finally(() => {
       this.inflight.delete(key);
       lease.release();
     });
-    this.inflight.set(key, pulling);
-    return pulling;
+    const entry = { pulling, progress };
+    this.inflight.set(key, entry);
+    return this.watch(entry, opts.onProgress);
   }
 
-  private async execute(namespace: string, ref: ImageReference, name: string, lease: Lease, opts: PullOptions): Promise<ImageRecord> {
+  private watch(entry: { pulling: Promise<ImageRecord>; progress: PullProgress }, listener: PullProgressListener | undefined): Promise<ImageRecord> {
+    if (listener === undefined) return entry.pulling;
+    entry.progress.listeners.add(listener);
+    return entry.pulling.finally(() => entry.progress.listeners.delete(listener));
+  }
+
+  private async execute(namespace: string, ref: ImageReference, name: string, lease: Lease, opts: PullOptions, progress: PullProgress): Promise<ImageRecord> {
     const started = Date.now();
     const controller = new AbortController();
     const signal = controller.signal;
@@ -98,7 +136,7 @@ export class Puller {
           { context: { image: name } },
         ),
     );
-    const run: PullRun = { ref, bytes: 0, name, lease, fetchOpts: { auth: opts.auth, signal }, watchdog };
+    const run: PullRun = { ref, bytes: 0, name, lease, fetchOpts: { auth: opts.auth, signal }, watchdog, progress };
     try {
       const target = await this.registry.resolve(ref, run.fetchOpts);
       let manifestDesc = target;
@@ -190,18 +228,26 @@ export class Puller {
   }
 
   private async download(run: PullRun, desc: Descriptor): Promise<void> {
-    const { ref, name, lease, fetchOpts, watchdog } = run;
+    const { ref, name, lease, fetchOpts, watchdog, progress } = run;
     lease.digests.add(desc.digest);
+    progress.update(desc, {});
     await this.gc.settled(desc.digest);
-    if ((await this.content.info(desc.digest)) !== undefined) return;
+    if ((await this.content.info(desc.digest)) !== undefined) {
+      progress.update(desc, { status: 'exists', downloaded: desc.size });
+      return;
+    }
     await this.limiter.run(() =>
       watchdog.track((onBytes) =>
         this.content.ingest({ digest: desc.digest, size: desc.size }, () => this.registry.fetch(ref, desc, fetchOpts), {
-          onProgress: onBytes,
+          onProgress: (bytes) => {
+            onBytes();
+            progress.update(desc, { status: 'downloading', downloaded: bytes });
+          },
           signal: fetchOpts.signal,
         }),
       ),
     );
+    progress.update(desc, { status: 'done', downloaded: desc.size });
     run.bytes += desc.size;
     this.logger.debug({ image: name, digest: desc.digest, size: desc.size }, 'blob downloaded');
   }

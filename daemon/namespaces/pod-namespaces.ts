@@ -44,9 +44,8 @@ export class PodNamespaces {
   static async open(config: BerthConfig, logger: Logger, deps: Deps): Promise<PodNamespaces> {
     const namespaces = new PodNamespaces(config, logger, deps);
     namespaces.criServices = await namespaces.get(CRI_NAMESPACE);
-    const onDisk = await dirEntries(path.join(config.root, 'metadata'));
-    for (const name of onDisk) {
-      if (name === CRI_NAMESPACE || RESERVED.has(name)) continue;
+    for (const name of await namespaces.onDisk()) {
+      if (name === CRI_NAMESPACE) continue;
       const records = await dirEntries(path.join(config.root, 'metadata', name));
       if (records.includes('containers') || records.includes('sandboxes')) await namespaces.get(name);
     }
@@ -80,6 +79,11 @@ export class PodNamespaces {
     const out = new Map<string, PodServices>();
     for (const [name, services] of this.opened) out.set(name, await services);
     return out;
+  }
+
+  /** Namespaces with any records on disk (images, sandboxes, containers), whether opened or not. */
+  onDisk(): Promise<string[]> {
+    return dirEntries(path.join(this.config.root, 'metadata')).then((names) => names.filter((n) => !RESERVED.has(n)));
   }
 
   /** The services opened so far, for synchronous callers (image GC, metrics). */

@@ -1,7 +1,9 @@
 import { chmod, chown, lstat, unlink } from 'node:fs/promises';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { BerthConfig } from '../../config/types.js';
+import { BERTH_SERVICES, loadBerthPackage } from '../../proto/berth-proto.js';
 import { loadCriPackage } from '../../proto/cri-proto.js';
+import { berthRpcs } from '../api/rpcs.js';
 import type { CriContext } from '../cri/context.js';
 import { imageRpcs } from '../cri/image/rpcs.js';
 import { runtimeRpcs } from '../cri/runtime/rpcs.js';
@@ -51,7 +53,7 @@ export interface CriServer {
 }
 
 /**
- * Serves runtime.v1 RuntimeService and ImageService on the unix socket `[grpc] address`. The socket is bound
+ * Serves runtime.v1 RuntimeService and ImageService, and berth.v1 (daemon/api/), on the unix socket `[grpc] address`. The socket is bound
  * before any service starts, because the umask held during the bind is process-wide and would also apply to
  * whatever files a starting service created at that moment.
  */
@@ -74,6 +76,11 @@ export async function serveCri(config: BerthConfig): Promise<CriServer> {
     cri.ImageService.service,
     implementService('runtime.v1.ImageService', cri.ImageService.service, imageRpcs, dispatch),
   );
+  // berth's own API (berthctl) on the same socket.
+  const berth = loadBerthPackage();
+  for (const name of BERTH_SERVICES) {
+    server.addService(berth[name].service, implementService(`berth.v1.${name}`, berth[name].service, berthRpcs[name], dispatch));
+  }
 
   await removeStaleSocket(address);
   await bind(server, address);
