@@ -9,6 +9,7 @@ import type { LifecycleHook } from '../events/event-bus.js';
 import { asBerthError } from '../images/snapshot-errors.js';
 import { BerthError, failedPrecondition, invalidArgument, notFound, wrapError } from '../errors/errors.js';
 import { withTimeLimit } from '../errors/time-limit.js';
+import { faultPoint } from '../faults/fault-point.js';
 import { RECOVERY_LIMIT_MS } from '../sandbox/restart.js';
 import type { Logger } from '../logging/logger.js';
 import { buildContainerSpec, type SpecHost } from '../oci/spec/container-spec.js';
@@ -116,6 +117,7 @@ export class ContainerService {
     const log = this.d.logger.child({ container: id, sandbox: sandbox.id, name: config.metadata!.name });
     try {
       const rootfs = await mountBundleRootfs(this.d.snapshotter, bundle, id, image.chainID);
+      faultPoint('create-container:after-snapshot');
       const terminationLog = path.join(bundle, 'termination-log');
       await writeFile(terminationLog, '');
       // Written by the container's user, whoever that is.
@@ -142,8 +144,10 @@ export class ContainerService {
       });
       for (const note of built.notes) log.info(note);
       await writeBundleSpec(bundle, built.spec);
+      faultPoint('create-container:after-spec');
       this.specs.set(id, built.spec);
       const pid = await this.d.tasks.create({ id, bundle, runtime, logPath, stdin: config.stdin, tty: config.tty });
+      faultPoint('create-container:after-shim');
       return {
         id,
         name,
@@ -278,9 +282,12 @@ export class ContainerService {
       const c = this.d.store.find(id);
       if (c === undefined) return;
       await this.stopLocked(id, 0);
+      faultPoint('remove-container:after-stop');
       const runtime = runtimeFor(this.d.config, this.d.sandboxes.find(c.sandboxId)?.runtimeHandler ?? '');
       await this.d.tasks.delete(id, c.bundle, runtime);
+      faultPoint('remove-container:after-task-delete');
       await destroyBundle(this.d.snapshotter, c.bundle, c.snapshotKey);
+      faultPoint('remove-container:after-bundle');
       this.specs.delete(id);
       this.cpuSamples.delete(id);
       await this.d.store.delete(id);

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ContentStore } from '../content/content-store.js';
 import { isBerthError, notFound } from '../errors/errors.js';
+import { faultPoint } from '../faults/fault-point.js';
 import type { Digest, ImageConfig, Platform } from '../oci/image-spec.js';
 import { isDigest } from '../oci/digest.js';
 import { parseReference } from '../oci/reference.js';
@@ -108,6 +109,7 @@ export class ImageService {
   async remove(namespace: string, refOrId: string): Promise<GcResult> {
     const names = this.lookup(namespace, refOrId)?.names ?? [];
     for (const name of names) await this.store.delete(namespace, name);
+    if (names.length > 0) faultPoint('remove-image:after-record');
     for (const id of this.configs.keys()) if (![...this.store.all()].some((r) => r.configDigest === id)) this.configs.delete(id);
     try {
       return names.length > 0 ? await this.gc.collect() : { blobsRemoved: 0, snapshotsRemoved: 0 };

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { ContentStore } from '../content/content-store.js';
 import { imagePullChannel, type ImagePullEvent } from '../metrics/channels.js';
 import { BerthError, invalidArgument } from '../errors/errors.js';
+import { faultPoint } from '../faults/fault-point.js';
 import { isDigest } from '../oci/digest.js';
 import { MediaType, type Descriptor, type Digest, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../oci/image-spec.js';
 import { formatReference, parseReference, type ImageReference } from '../oci/reference.js';
@@ -171,6 +172,7 @@ export class Puller {
           parent: chains[i - 1],
           signal,
         });
+        faultPoint('pull-image:after-layer');
       }
 
       const record: ImageRecord = {
@@ -186,6 +188,7 @@ export class Puller {
         platform: { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) },
       };
       const replaced = this.store.get(namespace, name);
+      faultPoint('pull-image:before-record');
       await this.store.put(namespace, record);
       this.logger.info({ namespace, image: name, id: record.configDigest, ms: Date.now() - started }, 'image pulled');
       if (replaced !== undefined && replaced.configDigest !== record.configDigest) {

@@ -10,6 +10,7 @@ import { destroyBundle, mountBundleRootfs, writeBundleSpec } from '../container/
 import type { Tasks } from '../container/tasks.js';
 import type { LifecycleHook } from '../events/event-bus.js';
 import { failedPrecondition, invalidArgument, wrapError } from '../errors/errors.js';
+import { faultPoint } from '../faults/fault-point.js';
 import { withTimeLimit } from '../errors/time-limit.js';
 import { RECOVERY_LIMIT_MS } from './restart.js';
 import { NamespacePins, type NamespaceKind } from '../linux/namespace-pins.js';
@@ -108,6 +109,7 @@ export class SandboxService {
       const kinds: NamespaceKind[] = [...(hostNetwork ? [] : (['net', 'uts'] as const)), ...(hostIpc ? [] : (['ipc'] as const))];
       if (kinds.length > 0) {
         record.pins = await this.d.pins.create(id, hostNetwork ? { kinds } : { kinds, hostname });
+        faultPoint('run-pod:after-pins');
       }
       const network = hostNetwork ? Promise.resolve(undefined) : this.d.network.setUp({ ...this.networkRef(record), ...networkSpec(config) });
       const local = (async () => {
@@ -119,6 +121,7 @@ export class SandboxService {
       const [net, prep] = await Promise.allSettled([network, local]);
       if (net.status === 'rejected') throw net.reason;
       if (prep.status === 'rejected') throw prep.reason;
+      faultPoint('run-pod:before-record');
       record.ips = net.value?.ips ?? [];
       log.info({ ips: record.ips, hostNetwork, infra: record.infra?.pid }, 'pod sandbox ready');
       return record;
