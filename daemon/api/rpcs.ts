@@ -1,3 +1,4 @@
+import { doctor } from './doctor.js';
 import type { BerthRpcTables } from './handler.js';
 import { listContainers } from './list-containers.js';
 import { listContent } from './list-content.js';
@@ -13,7 +14,7 @@ import { version } from './version.js';
 
 /**
  * berth.v1 as berthd serves it (proto/berth/v1/berth.proto): one file per RPC in this folder, one line per RPC
- * here. An RPC missing from its table answers UNIMPLEMENTED (Doctor, until the durability work adds it).
+ * here. An RPC missing from its table answers UNIMPLEMENTED.
  */
 export const berthRpcs: BerthRpcTables = {
   Namespaces: { List: listNamespaces },
@@ -23,5 +24,5 @@ export const berthRpcs: BerthRpcTables = {
   Snapshots: { List: listSnapshots },
   Content: { List: listContent },
   Daemon: { Version: version },
-  Doctor: {},
+  Doctor: { Check: doctor },
 };

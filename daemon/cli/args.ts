@@ -16,8 +16,9 @@ export interface ParsedCommand {
   positionals: string[];
   /** Everything after the IMAGE and ID of `run` (or after `--`), never parsed as options. */
   rest: string[];
-  /** Options of the command (run: --pull, --runtime, --env). */
+  /** Options of the command (run: --pull, --runtime, --env; doctor: --fix). */
   pull: boolean;
+  fix: boolean;
   runtime: string;
   env: string[];
 }
@@ -28,6 +29,7 @@ const OPTIONS = {
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
   pull: { type: 'boolean', default: false },
+  fix: { type: 'boolean', default: false },
   runtime: { type: 'string', default: '' },
   env: { type: 'string', short: 'e', multiple: true, default: [] as string[] },
 } as const;
@@ -44,6 +46,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
     positionals,
     rest,
     pull: values.pull,
+    fix: values.fix,
     runtime: values.runtime,
     env: values.env,
   };

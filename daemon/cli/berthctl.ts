@@ -21,6 +21,8 @@ Usage: berthctl [-n NAMESPACE] [--address SOCKET] [--json] COMMAND
                                     a container outside Kubernetes (host network), e.g. in -n moby
   rm NAME                           stop and remove a container made by run
   version                           berthctl's and berthd's versions
+  doctor [--fix]                    what is leaked or inconsistent (mounts, snapshots, pins, shims, runc
+                                    containers, bundles vs records), in every namespace; --fix repairs it
 
 Options:
   -n, --namespace NAME   berth namespace (default ${DEFAULT_NAMESPACE}, the CRI's); objects of one are invisible in others
@@ -153,6 +155,17 @@ async function execute(cmd: ParsedCommand, berth: BerthClients): Promise<void> {
       if (cmd.global.json) process.stdout.write(`${JSON.stringify(both, null, 2)}\n`);
       else process.stdout.write(`Client:\n  Version:  ${packageJson.version}\n  Node:     ${process.version}\nServer (berthd):\n  Version:  ${server.version}\n  CRI API:  ${server.cri_api_version}\n  Node:     ${server.node_version}\n`);
       return;
+    }
+    case 'doctor': {
+      const { findings } = await berth.doctor.Check({ namespace, fix: cmd.fix });
+      if (findings.length === 0 && !cmd.global.json) {
+        process.stdout.write('no problems found\n');
+        return;
+      }
+      return printList(cmd, findings, (list) => ({
+        headers: ['KIND', 'NAMESPACE', 'SUBJECT', ...(cmd.fix ? ['FIXED'] : []), 'DETAIL'],
+        rows: list.map((f) => [f.kind, f.namespace || '-', f.subject, ...(cmd.fix ? [f.fixed ? 'yes' : `no: ${f.fix_error}`] : []), f.detail]),
+      }));
     }
     case undefined:
       throw new UsageError('no command given');
