@@ -471,14 +471,17 @@ export class ContainerService {
     const c = this.d.store.find(id);
     if (c?.id !== id || c.state === 'CONTAINER_EXITED') return;
     const message = await readTerminationMessage(c.terminationMessagePath);
+    // A stop and the shim's exit event can both get here; only the first one is a state change to report.
+    let stopped = false;
     await this.d.store.update(id, (r) => {
+      stopped = r.state !== 'CONTAINER_EXITED';
       r.state = 'CONTAINER_EXITED';
       r.exitCode = exit.exitCode;
       r.finishedAt = exit.exitedAtNs;
       r.reason = exit.reason;
       r.message = message;
     });
-    this.d.lifecycle('stopped', id, c.sandboxId);
+    if (stopped) this.d.lifecycle('stopped', id, c.sandboxId);
   }
 }
 

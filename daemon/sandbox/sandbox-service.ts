@@ -170,13 +170,16 @@ export class SandboxService {
       if (current.infra) await this.stopInfra(current);
       if (!current.hostNetwork) await this.d.network.tearDown(this.networkRef(current));
       if (current.shm) unmount(current.shm);
+      // The infra container's exit (handleInfraExit) may have marked it meanwhile; report the change once.
+      let stopped = false;
       if (current.state !== 'SANDBOX_NOTREADY' || current.ips.length > 0) {
         await this.d.store.update(sandbox.id, (r) => {
+          stopped = r.state === 'SANDBOX_READY';
           r.state = 'SANDBOX_NOTREADY';
           r.ips = [];
         });
       }
-      if (current.state === 'SANDBOX_READY') this.d.lifecycle('stopped', sandbox.id, sandbox.id);
+      if (stopped) this.d.lifecycle('stopped', sandbox.id, sandbox.id);
     });
   }
 
@@ -224,10 +227,12 @@ export class SandboxService {
     const sandbox = this.d.store.find(id);
     if (sandbox?.infra === undefined || sandbox.id !== id || sandbox.state === 'SANDBOX_NOTREADY') return;
     this.d.logger.warn({ sandbox: id, exit }, 'infra container of a shared-PID pod exited; pod is not ready');
+    let stopped = false;
     await this.d.store.update(id, (r) => {
+      stopped = r.state === 'SANDBOX_READY';
       r.state = 'SANDBOX_NOTREADY';
     });
-    this.d.lifecycle('stopped', id, id);
+    if (stopped) this.d.lifecycle('stopped', id, id);
   }
 
   private async stopInfra(sandbox: SandboxRecord): Promise<void> {
