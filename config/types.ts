@@ -33,6 +33,10 @@ export interface BerthConfig {
     default_runtime: string;
     stream_server_address: string;
     stream_server_port: number;
+    stream_tls_cert_file: string;
+    stream_tls_key_file: string;
+    stream_token_ttl: string;
+    stream_idle_timeout: string;
     max_concurrent_downloads: number;
     image_pull_progress_timeout: string;
     registry: { config_path: string };

@@ -10,6 +10,7 @@ import type { NetworkPlugin } from '../network/network-plugin.js';
 import type { PodNamespaces } from '../namespaces/pod-namespaces.js';
 import type { DaemonMetrics } from '../metrics/daemon-metrics.js';
 import type { SandboxService } from '../sandbox/sandbox-service.js';
+import type { StreamingServer } from '../streaming/streaming-server.js';
 import type { NodeNetworkSettings } from './node-network.js';
 
 /**
@@ -36,6 +37,8 @@ export interface CriContext {
   readonly sandboxes: SandboxService;
   /** Containers of pods: create/start/stop/remove, exec, stats; see daemon/container/. */
   readonly containers: ContainerService;
+  /** Exec, Attach and PortForward hand out single-use URLs on it; see daemon/streaming/. */
+  readonly streaming: StreamingServer;
   /** Container and sandbox lifecycle events of every namespace (GetContainerEvents, berthctl); see daemon/events/. */
   readonly events: EventBus;
   /** Pod services per berth namespace; `sandboxes` and `containers` above are those of "k8s.io". */

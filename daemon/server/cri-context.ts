@@ -9,6 +9,7 @@ import type { DaemonMetrics } from '../metrics/daemon-metrics.js';
 import { CniNetworkPlugin, cniOptionsFromConfig } from '../network/cni/cni-plugin.js';
 import { EventBus } from '../events/event-bus.js';
 import { PodNamespaces } from '../namespaces/pod-namespaces.js';
+import { openStreamingServer } from '../streaming/open.js';
 
 /**
  * Constructs the services behind the CRI handlers. A component that adds a field to CriContext constructs
@@ -27,6 +28,7 @@ export async function buildCriContext(configHolder: ConfigHolder, configSource: 
   const events = new EventBus();
   const namespaces = await PodNamespaces.open(config, logger, { images, snapshotter, network, events });
   metrics.setContainerSource(() => namespaces.loaded().flatMap((pods) => pods.containers.list()));
+  const streaming = await openStreamingServer(config, logger, namespaces.cri);
   return {
     get config() {
       return configHolder.current();
@@ -43,5 +45,6 @@ export async function buildCriContext(configHolder: ConfigHolder, configSource: 
     events,
     namespaces,
     ...namespaces.cri,
+    streaming,
   };
 }

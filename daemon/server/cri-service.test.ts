@@ -22,6 +22,7 @@ import type { ImageService } from '../images/image-service.js';
 import { DaemonMetrics } from '../metrics/daemon-metrics.js';
 import type { NetworkPlugin } from '../network/network-plugin.js';
 import type { SandboxService } from '../sandbox/sandbox-service.js';
+import type { StreamingServer } from '../streaming/streaming-server.js';
 import { implementService, SHUTDOWN_REASON, type CriDispatch } from './cri-service.js';
 
 /** A real grpc-js server on a temp socket, serving RuntimeService from a table the test supplies. */
@@ -49,6 +50,7 @@ describe('implementService', () => {
     namespaces: {} as PodNamespaces,
     snapshotter: {} as Snapshotter,
     content: {} as ContentStore,
+    streaming: {} as StreamingServer,
   };
 
   /** `started: false` leaves the services "starting" until the test calls activate(ctx). */

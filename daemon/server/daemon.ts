@@ -74,7 +74,7 @@ export async function startDaemon(config: BerthConfig, configSource: string, log
     locks.push(InstanceLock.acquire(join(config.root, 'berthd.lock'), `root ${config.root}`));
     locks.push(InstanceLock.acquire(`${config.grpc.address}.lock`, `socket ${config.grpc.address}`));
     const server = await serveCri(config);
-    let ctx: CriContext;
+    let ctx: CriContext | undefined;
     try {
       ctx = await buildCriContext(holder, configSource, logger, metrics);
       logPreflight(await runPreflight(config, ctx.network), logger.child({ component: 'preflight' }));
@@ -83,8 +83,11 @@ export async function startDaemon(config: BerthConfig, configSource: string, log
       server.activate(ctx);
     } catch (err) {
       await server.close();
+      await ctx?.streaming.close();
       throw err;
     }
+    // Closures below need a binding that stays narrowed.
+    const running = ctx;
     logger.info({ address: config.grpc.address, root: config.root, state: config.state, configSource }, 'berthd serving CRI');
     return {
       config: holder,
@@ -98,7 +101,9 @@ export async function startDaemon(config: BerthConfig, configSource: string, log
       },
       stop: async () => {
         await server.close();
-        ctx.images.close();
+        // After the RPCs: no new URLs; open sessions end and release their execs.
+        await running.streaming.close();
+        running.images.close();
         await endpoint.close();
         metrics.close();
         for (const lock of locks) lock.release();

@@ -1,7 +1,9 @@
 import type { RuntimeRpcTable } from '../handler.js';
+import { attach } from './attach.js';
 import { containerStats } from './container-stats.js';
 import { containerStatus } from './container-status.js';
 import { createContainer } from './create-container.js';
+import { exec } from './exec.js';
 import { execSync } from './exec-sync.js';
 import { getContainerEvents } from './get-container-events.js';
 import { listContainerStats } from './list-container-stats.js';
@@ -9,6 +11,7 @@ import { listContainers } from './list-containers.js';
 import { listPodSandbox } from './list-pod-sandbox.js';
 import { listPodSandboxStats } from './list-pod-sandbox-stats.js';
 import { podSandboxStats } from './pod-sandbox-stats.js';
+import { portForward } from './port-forward.js';
 import { podSandboxStatus } from './pod-sandbox-status.js';
 import { removeContainer } from './remove-container.js';
 import { removePodSandbox } from './remove-pod-sandbox.js';
@@ -49,6 +52,9 @@ export const runtimeRpcs: RuntimeRpcTable = {
   ContainerStatus: containerStatus,
   UpdateContainerResources: updateContainerResources,
   ExecSync: execSync,
+  Exec: exec,
+  Attach: attach,
+  PortForward: portForward,
   ContainerStats: containerStats,
   ListContainerStats: listContainerStats,
   PodSandboxStats: podSandboxStats,
