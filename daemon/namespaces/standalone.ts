@@ -44,6 +44,21 @@ function decodeLikeCri(pod: PodSandboxConfig, container?: ContainerConfig): PodS
  * IPC with its own PID and mount namespaces, so it reuses the sandbox, bundle, spec and shim paths of the CRI.
  */
 export async function runStandalone(pods: PodServices, images: ImageSource, namespace: string, spec: StandaloneSpec): Promise<ContainerRecord> {
+  // One at a time per namespace: two runs of one name would otherwise both pass the name check, and the pod
+  // services would hand the second the first's pod (creates are idempotent for kubelet's retries).
+  const previous = runs.get(pods) ?? Promise.resolve();
+  const current = previous.then(() => runOne(pods, images, namespace, spec));
+  const settled = current.then(
+    () => undefined,
+    () => undefined,
+  );
+  runs.set(pods, settled);
+  return current;
+}
+
+const runs = new WeakMap<PodServices, Promise<void>>();
+
+async function runOne(pods: PodServices, images: ImageSource, namespace: string, spec: StandaloneSpec): Promise<ContainerRecord> {
   if (namespace === CRI_NAMESPACE) {
     throw invalidArgument(`namespace ${CRI_NAMESPACE} belongs to kubelet (the CRI), which would remove pods it did not make; run standalone containers in another namespace, e.g. berthctl -n moby run`);
   }
@@ -86,7 +101,9 @@ export async function runStandalone(pods: PodServices, images: ImageSource, name
 
 /** Stops and removes a standalone container (by name, id or id prefix) with its pod. */
 export async function removeStandalone(pods: PodServices, namespace: string, nameOrId: string): Promise<void> {
-  const sandbox = findStandalone(pods, nameOrId) ?? pods.sandboxes.list().find((s) => s.id === pods.containers.list().find((c) => c.id.startsWith(nameOrId))?.sandboxId);
+  const byId = pods.containers.list().filter((c) => c.id.startsWith(nameOrId));
+  if (byId.length > 1) throw invalidArgument(`container id prefix "${nameOrId}" is ambiguous in namespace ${namespace}; give more characters or the name`);
+  const sandbox = findStandalone(pods, nameOrId) ?? pods.sandboxes.list().find((s) => s.id === byId[0]?.sandboxId);
   if (sandbox === undefined) throw notFound(`no container "${nameOrId}" in namespace ${namespace}; list them with berthctl -n ${namespace} containers ls`);
   if (sandbox.config.labels[STANDALONE_LABEL] === undefined) {
     throw failedPrecondition(`container "${nameOrId}" belongs to a Kubernetes pod (${sandbox.id}); remove it through the kubelet or crictl, not berthctl`);

@@ -132,6 +132,12 @@ describe('berthctl and namespaces', () => {
     expect(noImage.stderr).toContain('--pull');
     const bad = await ctl('-n', 'Bad!', 'images', 'ls');
     expect(bad.stderr).toContain('invalid namespace');
+    // Two runs of one name at once: one container, and the loser is told the name is taken.
+    const racing = await Promise.all([1, 2].map(() => ctl('-n', 'moby', 'run', busybox.reference, 'dup', 'sleep', '1000')));
+    expect(racing.map((r) => r.code).sort()).toEqual([0, 1]);
+    expect(racing.find((r) => r.code === 1)?.stderr).toContain('ALREADY_EXISTS');
+    expect((await json<{ name: string; state: string }[]>('-n', 'moby', 'containers', 'ls')).map((c) => [c.name, c.state])).toEqual([['dup', 'CONTAINER_RUNNING']]);
+    await ok('-n', 'moby', 'rm', 'dup');
     const usage = await ctl('frobnicate');
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('Usage: berthctl');
