@@ -14,7 +14,7 @@ export const listSnapshots: BerthRpc<'Snapshots', 'List'> = async (request, ctx)
     for (let k = key; k !== undefined && !wanted.has(k); k = byKey.get(k)?.parent) wanted.add(k);
   };
   for (const view of ctx.images.list(namespace)) addChain(view.records[0]?.chainID);
-  const pods = (await ctx.namespaces.all()).get(namespace);
+  const pods = await ctx.namespaces.existing(namespace);
   for (const c of pods?.containers.list() ?? []) addChain(c.snapshotKey);
   for (const s of pods?.sandboxes.list() ?? []) if (s.infra) addChain(s.infra.snapshotKey);
   return {

@@ -74,6 +74,15 @@ export class PodNamespaces {
     return services;
   }
 
+  /**
+   * The services of `namespace` if it has any pods or containers, without creating it: every namespace with
+   * records was opened at start or since, so one not open holds nothing (a typo in `-n` leaves no trace).
+   */
+  async existing(namespace: string): Promise<PodServices | undefined> {
+    checkNamespace(namespace);
+    return this.opened.get(namespace);
+  }
+
   /** Namespaces whose services are open, with their services (those not yet opened hold no containers). */
   async all(): Promise<Map<string, PodServices>> {
     const out = new Map<string, PodServices>();

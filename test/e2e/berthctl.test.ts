@@ -138,6 +138,9 @@ describe('berthctl and namespaces', () => {
     expect(racing.find((r) => r.code === 1)?.stderr).toContain('ALREADY_EXISTS');
     expect((await json<{ name: string; state: string }[]>('-n', 'moby', 'containers', 'ls')).map((c) => [c.name, c.state])).toEqual([['dup', 'CONTAINER_RUNNING']]);
     await ok('-n', 'moby', 'rm', 'dup');
+    // Listing a namespace that does not exist creates nothing.
+    expect(await json<unknown[]>('-n', 'typo', 'containers', 'ls')).toEqual([]);
+    expect(existsSync(join(daemon.root, 'metadata', 'typo'))).toBe(false);
     const usage = await ctl('frobnicate');
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('Usage: berthctl');
