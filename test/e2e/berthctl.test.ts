@@ -61,6 +61,17 @@ describe('berthctl and namespaces', () => {
     expect(again).toContain(' exists ');
   });
 
+  it('draws per-layer bars with bytes and speed on a terminal', async () => {
+    const tty = await pushImage({ url: registry.url }, 'e2e/tty', '1', await busyboxImage({ config: { Env: ['TTY=1'] } }));
+    // script(1) gives berthctl a pseudo-terminal for stdout.
+    const command = [process.execPath, BERTHCTL, '--address', daemon.socket, '-n', 'tty', 'images', 'pull', tty.reference].join(' ');
+    const { stdout } = await execa('script', ['-qec', command, '/dev/null'], { timeout: 60_000 });
+    expect(stdout).toContain('\x1b[2K');
+    expect(stdout).toMatch(/sha256:[0-9a-f]{12} {2}\[=+\] {2}\d/);
+    expect(stdout).toMatch(/pulled .*e2e\/tty:1/);
+    await ok('-n', 'tty', 'images', 'rm', tty.reference);
+  });
+
   it('runs a moby container and a CRI pod side by side, each seeing only its own', async () => {
     expect((await ok('-n', 'moby', 'run', busybox.reference, 'web1', 'sleep', '1000')).trim()).toMatch(/^[0-9a-f]{64}$/);
     await daemon.image.PullImage({ image: { image: busybox.reference } });
