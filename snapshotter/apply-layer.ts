@@ -42,6 +42,7 @@ export interface ApplyResult {
 
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+const GUNZIP_CHUNK_BYTES = 256 * 1024;
 
 export async function applyLayer(layer: AsyncIterable<Uint8Array>, target: ApplyTarget, options: ApplyOptions): Promise<ApplyResult> {
   const log = options.log ?? silentLogger;
@@ -125,7 +126,9 @@ async function* decompress(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Bu
     yield* all();
     return;
   }
-  const gunzip = createGunzip();
+  // zlib's default 16 KiB output chunks cost a thread-pool round trip, a stream push, a tar parse step and a
+  // write(2) each; 256 KiB chunks made unpacking a 200 MiB image about a fifth faster (bench/README.md).
+  const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
   const feeding = pipeline(all(), gunzip);
   try {
     // Iterating the gunzip stream pulls from it only as fast as the tar is consumed: inflating is back-pressured.
