@@ -1,8 +1,8 @@
-import { mkdtemp, mkdir, rm, writeFile, lstat, readdir } from 'node:fs/promises';
+import { mkdtemp, mkdir, open, rm, writeFile, lstat, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isErrno, lgetxattr, llistxattr, lsetxattr, makedev, mknod, mount, MS_BIND, umount2 } from './libc.js';
+import { isErrno, lgetxattr, llistxattr, lsetxattr, makedev, mknod, mount, MS_BIND, syncfs, umount2 } from './libc.js';
 
 describe('libc bindings', () => {
   let dir: string;
@@ -52,5 +52,16 @@ describe('libc bindings', () => {
     }
     expect(await readdir(dst)).toEqual([]);
     expect(() => umount2(dst, 0)).toThrow(/EINVAL/);
+  });
+
+  it('syncs a file system off the event loop, and reports a bad descriptor as -1', async () => {
+    await writeFile(join(dir, 'f'), Buffer.alloc(1 << 20, 1));
+    const handle = await open(dir, 'r');
+    try {
+      expect(await syncfs(handle.fd)).toBe(0);
+    } finally {
+      await handle.close();
+    }
+    expect(await syncfs(-1)).toBe(-1);
   });
 });

@@ -14,6 +14,7 @@ const mknodFn = libc.func('int mknod(const char *path, uint32_t mode, uint64_t d
 const lsetxattrFn = libc.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)');
 const lgetxattrFn = libc.func('intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)');
 const llistxattrFn = libc.func('intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)');
+const syncfsFn = libc.func('int syncfs(int fd)');
 
 export const MS_RDONLY = 0x1;
 export const MS_REMOUNT = 0x20;
@@ -83,6 +84,17 @@ export function lgetxattr(path: string, name: string): Buffer | undefined {
     // The value grew between the two calls: ask for its size again.
     if (koffi.errno() !== osConstants.errno.ERANGE) fail('lgetxattr', path);
   }
+}
+
+/**
+ * syncfs(2) on koffi's worker thread (writing back a layer can take seconds on a busy disk; the event loop must not
+ * wait) and without spawning sync(1). Resolves to its return value: 0, or -1 on failure, whose errno koffi does not
+ * carry back from the worker thread.
+ */
+export function syncfs(fd: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    syncfsFn.async(fd, (err: unknown, result: number) => (err ? reject(err) : resolve(result)));
+  });
 }
 
 export function llistxattr(path: string): string[] {

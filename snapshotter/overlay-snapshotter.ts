@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { chmod, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SnapshotError } from './errors.js';
+import { syncfs } from './libc.js';
 import { AsyncLock } from './lock.js';
 import { silentLogger, type SnapshotLogger } from './log.js';
 import type { Mount, SnapshotInfo, SnapshotKind, Snapshotter, Usage } from './snapshotter.js';
@@ -97,7 +98,7 @@ export class OverlaySnapshotter implements Snapshotter {
     // The layer's files must be on disk before the metadata says the layer is complete: after a power loss a
     // committed snapshot with empty files would be reused by every later pull (containerd#8895). Synced outside
     // the lock, as syncfs can take seconds on a busy disk.
-    await execa('sync', ['--file-system', join(this.dirOf(synced), 'fs')]);
+    await syncFileSystem(join(this.dirOf(synced), 'fs'));
     await this.lock.run(async () => {
       const record = this.committable(name, key);
       if (record.id !== synced.id) {
@@ -272,6 +273,18 @@ export class OverlaySnapshotter implements Snapshotter {
       if (name.startsWith(`${METADATA}.`)) await rm(join(this.root, name), { force: true });
     }
   }
+}
+
+/** Writes back every dirty page of the file system holding `dir`. */
+async function syncFileSystem(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    if ((await syncfs(handle.fd)) === 0) return;
+  } finally {
+    await handle.close();
+  }
+  // The errno is lost on koffi's worker thread: sync(1) tries once more and, failing too, says why.
+  await execa('sync', ['--file-system', dir]);
 }
 
 function toInfo(key: string, record: SnapshotRecord): SnapshotInfo {
