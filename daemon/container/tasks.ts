@@ -104,7 +104,11 @@ export class Tasks {
     const client = await this.tryClient(id, bundle);
     if (client !== undefined) {
       try {
-        await client.delete(true);
+        await client.delete(true).catch((err: unknown) => {
+          // A shim a crash left before its create has no container to delete: it is shut down instead.
+          if (isShimError(err, 'FailedPrecondition')) return client.shutdown();
+          throw err;
+        });
       } catch (err) {
         // The shim exits right after answering a delete; a closed connection at that moment is the success case.
         if (!isShimError(err, 'Unavailable') && !isShimError(err, 'NotFound')) throw shimFailure(err, `deleting container ${id}`);
