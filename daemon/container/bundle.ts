@@ -16,6 +16,9 @@ export const bundleRootfs = (bundle: string): string => path.join(bundle, 'rootf
 /** Prepares the writable snapshot `key` over `parent` (a chain ID) and mounts it at <bundle>/rootfs. */
 export async function mountBundleRootfs(snapshotter: Snapshotter, bundle: string, key: string, parent: string | undefined): Promise<string> {
   const rootfs = bundleRootfs(bundle);
+  // Only root may enter a bundle (as containerd's, 0700): config.json holds the container's environment and
+  // rootfs/ its files, setuid binaries included, which other users of the node must not reach.
+  await mkdir(bundle, { recursive: true, mode: 0o700 });
   await mkdir(rootfs, { recursive: true, mode: 0o755 });
   try {
     const mounts = await snapshotter.prepare(key, parent, { 'berth/bundle': bundle });

@@ -34,7 +34,8 @@ export function resolvConf(dns: PodSandboxConfig__Output['dns_config']): string 
  * A host-network pod sees the node's hosts file and name; a pod without DNS config gets the node's resolver.
  */
 export async function writeSandboxFiles(dir: string, config: PodSandboxConfig__Output, hostNetwork: boolean, hostname: string): Promise<Omit<SandboxFiles, 'shm'>> {
-  await mkdir(dir, { recursive: true, mode: 0o711 });
+  // Root only, like a container bundle: runc bind-mounts these files as root, nobody else needs to enter.
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const files = { hostname: path.join(dir, 'hostname'), hosts: path.join(dir, 'hosts'), resolvConf: path.join(dir, 'resolv.conf') };
   const dns = resolvConf(config.dns_config);
   await Promise.all([
