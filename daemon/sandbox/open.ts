@@ -1,3 +1,4 @@
+import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { BerthConfig } from '../../config/types.js';
 import type { Snapshotter } from '../../snapshotter/snapshotter.js';
@@ -96,6 +97,9 @@ export async function openPodServices(
   const containers = new ContainerService({ ...common, store: containerStore, sandboxes: sandboxStore });
   const pins = new NamespacePins(pinsDir(config, namespace));
   const sandboxes = new SandboxService({ ...common, store: sandboxStore, pins, network: deps.network, containers });
+  // The namespace's bundles; root only, as each bundle in it (containerd leaves this level 0711, nobody needs more).
+  await mkdir(path.join(config.state, namespace), { recursive: true, mode: 0o700 });
+  await chmod(path.join(config.state, namespace), 0o700);
   const damaged = [...sandboxStore.damaged, ...containerStore.damaged];
   const sweep = { config, namespace, tasks, snapshotter: deps.snapshotter, pins, network: deps.network };
   await recoverPods({ ...sweep, logger: log, sandboxes, containers, damaged });
