@@ -29,6 +29,10 @@ class FakeRegistry implements RegistryClient {
   readonly stall = new Set<Digest>();
   /** Blobs served with other bytes than their digest. */
   readonly corrupt = new Set<Digest>();
+  /** Blobs served with these bytes instead. */
+  readonly substitute = new Map<Digest, Buffer>();
+  /** Blobs that send their first bytes, then wait for this promise. */
+  readonly gates = new Map<Digest, Promise<void>>();
   delayMs = 0;
 
   add(bytes: Buffer, mediaType: string, extra: Partial<Descriptor> = {}): Descriptor {
@@ -53,11 +57,14 @@ class FakeRegistry implements RegistryClient {
     let bytes = this.blobs.get(desc.digest);
     if (bytes === undefined) throw new BerthError('NotFound', `blob ${desc.digest} not found`);
     if (this.corrupt.has(desc.digest)) bytes = Buffer.from(bytes.map((b) => b ^ 0xff));
+    bytes = this.substitute.get(desc.digest) ?? bytes;
     const { delayMs, stall } = this;
+    const gate = this.gates.get(desc.digest);
     const body = bytes;
     async function* chunks(): AsyncGenerator<Buffer> {
       if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
       yield body.subarray(0, 16);
+      await gate;
       if (stall.has(desc.digest)) await new Promise((_, reject) => opts.signal?.addEventListener('abort', () => reject(opts.signal?.reason)));
       yield body.subarray(16);
     }
@@ -231,6 +238,47 @@ describe('ImageService pull, continued', () => {
     expect(await content.info(img.layers[1]?.digest as Digest)).toBeUndefined();
     await images.collectGarbage();
     expect(await content.list()).toEqual([]);
+    expect(await snapshotter.list()).toEqual([]);
+  });
+
+  it('unpacks the bottom layer while it downloads', async () => {
+    const img = await pushImage(reg, [[file('a', '1')], [file('b', '2')]]);
+    tag(reg, 'registry.test/stream:1', img.manifest);
+    let open: () => void = () => undefined;
+    reg.gates.set(img.layers[0]?.digest as Digest, new Promise<void>((resolve) => (open = resolve)));
+    const images = await openService();
+    const pulling = images.pull('k8s.io', 'registry.test/stream:1');
+    // Half the blob is in: the layer's snapshot is already being written, and nothing is committed yet.
+    while (!(await snapshotter.list()).some((s) => s.kind === 'active')) await new Promise((r) => setTimeout(r, 5));
+    expect((await snapshotter.list()).filter((s) => s.kind === 'committed')).toEqual([]);
+    open();
+    expect((await pulling).chainID).toBe(chainIDs(img.config.rootfs.diff_ids)[1]);
+    expect(await content.info(img.layers[0]?.digest as Digest)).toBeDefined();
+  });
+
+  it('commits a streamed layer only once its blob matches the digest, even when it unpacks fine', async () => {
+    const img = await pushImage(reg, [[file('a', '1')]]);
+    tag(reg, 'registry.test/recompressed:1', img.manifest);
+    const layer = img.layers[0] as Descriptor;
+    // Same size and the same tar inside; only the gzip header's OS byte differs, so only the digest check notices.
+    const other = Buffer.from(reg.blobs.get(layer.digest) as Buffer);
+    other[9] = (other[9] as number) ^ 0xff;
+    reg.substitute.set(layer.digest, other);
+    const images = await openService();
+    const err = await images.pull('k8s.io', 'registry.test/recompressed:1').catch((e: unknown) => e);
+    expect(isBerthError(err, 'DataLoss')).toBe(true);
+    expect(String((err as Error).message)).toContain('does not match its digest');
+    expect(await snapshotter.list()).toEqual([]);
+    expect(await content.info(layer.digest)).toBeUndefined();
+  });
+
+  it('reports a streamed layer with wrong bytes as a digest mismatch, not as the invalid tar they unpack to', async () => {
+    const img = await pushImage(reg, [[file('a', '1')]]);
+    tag(reg, 'registry.test/garbage:1', img.manifest);
+    reg.corrupt.add(img.layers[0]?.digest as Digest);
+    const images = await openService();
+    const err = await images.pull('k8s.io', 'registry.test/garbage:1').catch((e: unknown) => e);
+    expect(isBerthError(err, 'DataLoss')).toBe(true);
     expect(await snapshotter.list()).toEqual([]);
   });
 

@@ -9,6 +9,7 @@ import { formatReference, parseReference, type ImageReference } from '../oci/ref
 import type { RegistryAuth, RegistryClient } from '../registry/registry-client.js';
 import { chainIDs } from './chain-id.js';
 import { DownloadLimiter } from './download-limiter.js';
+import { LayerTap } from './layer-tap.js';
 import type { GarbageCollector, Lease } from './gc.js';
 import type { ImageRecord, ImageStore } from './image-store.js';
 import { selectManifest } from './platform.js';
@@ -158,20 +159,34 @@ export class Puller {
       if (first > 0) await this.gc.settled(chains[first - 1] as Digest);
       if (first > 0 && !(await this.unpacker.isUnpacked(chains[first - 1] as Digest))) first = 0; // collected meanwhile
 
-      const downloads = manifest.layers.slice(first).map((layer) => this.download(run, layer));
+      const taps = manifest.layers.slice(first).map(() => new LayerTap());
+      const downloads = manifest.layers.slice(first).map((layer, i) => this.download(run, layer, taps[i]));
       // Every download is awaited below or its failure is reported by the first await that throws; none may
       // reject unobserved once an earlier layer has failed.
       for (const d of downloads) d.catch(() => undefined);
       for (let i = first; i < manifest.layers.length; i++) {
-        await downloads[i - first];
-        await this.unpacker.unpack({
-          imageName: name,
-          layer: manifest.layers[i] as Descriptor,
-          diffID: diffIDs[i] as Digest,
-          chainID: chains[i] as Digest,
-          parent: chains[i - 1],
-          signal,
-        });
+        const downloaded = downloads[i - first] as Promise<void>;
+        const tap = taps[i - first] as LayerTap;
+        const layer = await tap.claim(downloaded);
+        if (layer === undefined) await downloaded;
+        try {
+          await this.unpacker.unpack({
+            imageName: name,
+            layer: manifest.layers[i] as Descriptor,
+            diffID: diffIDs[i] as Digest,
+            chainID: chains[i] as Digest,
+            parent: chains[i - 1],
+            signal,
+            ...(layer !== undefined ? { streaming: { layer, verified: downloaded } } : {}),
+          });
+        } catch (err) {
+          // Bytes that did not download right (a wrong digest, a broken-off stream) are reported as that, not as
+          // whatever unpacking them made of it.
+          if (layer !== undefined) await downloaded;
+          throw err;
+        } finally {
+          tap.release();
+        }
         faultPoint('pull-image:after-layer');
       }
 
@@ -230,7 +245,8 @@ export class Puller {
     return doc as JsonObject;
   }
 
-  private async download(run: PullRun, desc: Descriptor): Promise<void> {
+  /** Downloads a blob into the content store; `tap` lets the unpacker read a layer while it downloads. */
+  private async download(run: PullRun, desc: Descriptor, tap?: LayerTap): Promise<void> {
     const { ref, name, lease, fetchOpts, watchdog, progress } = run;
     lease.digests.add(desc.digest);
     progress.update(desc, {});
@@ -241,7 +257,10 @@ export class Puller {
     }
     await this.limiter.run(() =>
       watchdog.track((onBytes) =>
-        this.content.ingest({ digest: desc.digest, size: desc.size }, () => this.registry.fetch(ref, desc, fetchOpts), {
+        this.content.ingest({ digest: desc.digest, size: desc.size }, async () => {
+          const stream = await this.registry.fetch(ref, desc, fetchOpts);
+          return tap === undefined ? stream : tap.attach(stream);
+        }, {
           onProgress: (bytes) => {
             onBytes();
             progress.update(desc, { status: 'downloading', downloaded: bytes });

@@ -31,6 +31,12 @@ export interface UnpackStep {
   /** Chain ID of the layer below; absent for the bottom layer. */
   parent?: Digest;
   signal?: AbortSignal;
+  /**
+   * The layer's bytes while they download (layer-tap.ts), with `verified`, which settles once the content store
+   * has checked them against the layer digest; the snapshot is committed only after. Absent: the layer is read
+   * from the content store.
+   */
+  streaming?: { layer: AsyncIterable<Uint8Array>; verified: Promise<void> };
 }
 
 /**
@@ -76,7 +82,7 @@ export class Unpacker {
     }
     try {
       const [upperDir, lowerDirs] = await Promise.all([this.snapshotter.upperDir(key), this.snapshotter.lowerDirs(key)]);
-      const layer = await this.content.openRead(step.layer.digest);
+      const layer = step.streaming?.layer ?? (await this.content.openRead(step.layer.digest));
       const applied = await this.applyLayer(layer, { upperDir, lowerDirs }, { ...this.limits, ...(step.signal ? { signal: step.signal } : {}) });
       if (applied.diffID !== step.diffID) {
         throw new BerthError(
@@ -85,6 +91,8 @@ export class Unpacker {
           { context: { image: step.imageName, layer: step.layer.digest } },
         );
       }
+      // A digest mismatch fails here, and the snapshot is removed below like any failed layer's.
+      await step.streaming?.verified;
       try {
         await this.snapshotter.commit(step.chainID, key, { 'berth.io/diff-id': step.diffID });
       } catch (err) {
