@@ -59,7 +59,9 @@ export function serveRemoteCommandSpdy(
       streams.get('resize')?.end();
       if (version.jsonStatus) error.end(JSON.stringify(status));
       else error.end(status.status === 'Success' ? undefined : status.message);
-      session.close();
+      // GOAWAY only once every FIN is out: spdy-transport writes it ahead of queued data frames, and a
+      // spdystream client that sees it first drops the status and exits 0.
+      session.closeAfter([error, ...outputs].filter((s): s is SpdyStream => s !== undefined));
     };
     runRemoteCommand(
       request,

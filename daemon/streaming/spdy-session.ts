@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import transport, { type SpdyConnection, type SpdyStream } from 'spdy-transport';
 import { ACCEPTED_PROTOCOLS_HEADER, headerList, negotiate, STREAM_PROTOCOL_HEADER } from './protocols.js';
 
@@ -11,6 +12,8 @@ export interface SpdySession {
   protocol: string;
   /** Sends GOAWAY and closes the socket once the client had time to read what was sent. */
   close(): void;
+  /** close() once these streams have sent all their data and their FIN (or after the grace period). */
+  closeAfter(streams: SpdyStream[]): void;
 }
 
 /**
@@ -35,18 +38,49 @@ export function acceptSpdy(req: IncomingMessage, socket: Duplex, head: Buffer, s
   socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${protocol}\r\n\r\n`);
   if (head.length > 0) socket.unshift(head);
   const conn = transport.connection.create(socket, { protocol: 'spdy', isServer: true });
+  acceptStreamsWithoutHttpHeaders(conn);
   conn.start(3);
   let closing = false;
+  const close = (): void => {
+    if (closing) return;
+    closing = true;
+    conn.end();
+    setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+  };
   return {
     conn,
     protocol,
-    close: () => {
-      if (closing) return;
-      closing = true;
-      conn.end();
-      setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+    close,
+    closeAfter: (streams) => {
+      const grace = setTimeout(close, CLOSE_GRACE_MS);
+      grace.unref();
+      Promise.allSettled(streams.map((s) => finished(s, { readable: false }))).then(() => {
+        clearTimeout(grace);
+        close();
+      }, close);
     },
   };
+}
+
+type HeaderParser = { parseKVs(buffer: unknown, callback: (err: Error | null, headers?: Record<string, string>) => void): void };
+
+/**
+ * spdy-transport was written for HTTP over SPDY and refuses a SYN_STREAM without `:method` and `:path`; client-go's
+ * SPDY (moby/spdystream) sends only the stream's own headers (`streamtype`, `port`, `requestid`). This connection's
+ * header parser fills the two in, so such streams are accepted. It reaches into the parser of spdy-transport
+ * 3.0.0 (the last release, pinned by the lock file); the crictl e2e test fails if that ever changes.
+ */
+function acceptStreamsWithoutHttpHeaders(conn: SpdyConnection): void {
+  const parser = (conn as unknown as { _spdyState: { parser: HeaderParser } })._spdyState.parser;
+  const parseKVs = parser.parseKVs.bind(parser);
+  parser.parseKVs = (buffer, callback) =>
+    parseKVs(buffer, (err, headers) => {
+      if (!err && headers !== undefined) {
+        headers[':method'] ??= 'POST';
+        headers[':path'] ??= '/';
+      }
+      callback(err, headers);
+    });
 }
 
 /**
