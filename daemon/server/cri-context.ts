@@ -1,7 +1,10 @@
 import type { ConfigHolder } from '../../config/config-holder.js';
+import { parseDuration } from '../../config/duration.js';
 import { OverlaySnapshotter } from '../../snapshotter/overlay-snapshotter.js';
 import { LocalContentStore } from '../content/local-content-store.js';
 import type { CriContext } from '../cri/context.js';
+import { allNamespaces } from '../doctor/doctor.js';
+import { startPeriodicCollection } from '../doctor/periodic-collection.js';
 import { NodeNetworkSettings } from '../cri/node-network.js';
 import { openImageService, snapshotsDir } from '../images/open.js';
 import type { Logger } from '../logging/logger.js';
@@ -28,6 +31,9 @@ export async function buildCriContext(configHolder: ConfigHolder, configSource: 
   const events = new EventBus();
   const namespaces = await PodNamespaces.open(config, logger, { images, snapshotter, network, events });
   metrics.setContainerSource(() => namespaces.loaded().flatMap((pods) => pods.containers.list()));
+  const gcLog = logger.child({ component: 'gc' });
+  // The timer is unref'd: nothing to stop at shutdown. The config loader has validated the duration.
+  startPeriodicCollection({ config, namespaces: () => allNamespaces(namespaces, gcLog), images, snapshotter, logger: gcLog }, parseDuration(config.images.gc_interval) ?? 0, gcLog);
   const streaming = await openStreamingServer(config, logger, namespaces.cri);
   return {
     get config() {
