@@ -32,6 +32,7 @@ export function defaultConfig(): BerthConfig {
       max_manifest_bytes: 4 * 1024 * 1024,
       max_layer_unpacked_bytes: 16 * 1024 * 1024 * 1024,
       max_layer_entries: 1_000_000,
+      gc_interval: '10m',
     },
     metrics: { address: '' },
   };

@@ -100,6 +100,7 @@ export const CONFIG_SCHEMA: Rule & { kind: 'table' } = {
         max_manifest_bytes: { kind: 'integer', min: 1024, max: 1024 * MIB },
         max_layer_unpacked_bytes: { kind: 'integer', min: MIB, max: MAX_SAFE },
         max_layer_entries: { kind: 'integer', min: 1, max: MAX_SAFE },
+        gc_interval: { kind: 'string', check: duration },
       },
     },
     metrics: { kind: 'table', fields: { address: { kind: 'string', check: listenAddressOrEmpty } } },

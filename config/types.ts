@@ -50,6 +50,11 @@ export interface BerthConfig {
     max_layer_unpacked_bytes: number;
     /** Entries one layer may hold. */
     max_layer_entries: number;
+    /**
+     * How often unreferenced content, snapshots, bundles, namespace pins and runtime containers are collected
+     * (besides at start); "0" turns the periodic run off.
+     */
+    gc_interval: string;
   };
   metrics: { address: string };
 }

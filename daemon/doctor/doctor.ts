@@ -8,6 +8,7 @@ import { EXTRACT_PREFIX } from '../images/gc.js';
 import type { ImageService } from '../images/image-service.js';
 import { MNT_DETACH, isSyscallError, umount2 } from '../linux/libc.js';
 import type { Logger } from '../logging/logger.js';
+import type { PodNamespaces } from '../namespaces/pod-namespaces.js';
 import { runtimeFor } from '../sandbox/runtime-handler.js';
 import type { PodServices } from '../sandbox/open.js';
 import { mountPoints, runtimeContainers, shimProcesses } from './host-scan.js';
@@ -42,6 +43,19 @@ export interface Finding {
   fixError?: string;
 }
 
+/**
+ * Every namespace with records on disk, opened (and so recovered) if it was not yet. A metadata directory that is
+ * no valid namespace name holds nothing berth made and is skipped.
+ */
+export async function allNamespaces(namespaces: PodNamespaces, logger: Logger): Promise<Map<string, PodServices>> {
+  for (const name of await namespaces.onDisk()) {
+    await Promise.resolve()
+      .then(() => namespaces.get(name))
+      .catch((err: unknown) => logger.warn({ err, namespace: name }, 'doctor skips a metadata directory'));
+  }
+  return namespaces.all();
+}
+
 export interface DoctorDeps {
   config: BerthConfig;
   /** Every namespace with records (images, sandboxes or containers) on disk, opened and recovered if it was not yet. */
@@ -57,14 +71,18 @@ interface Pending extends Finding {
   repair: () => Promise<void>;
 }
 
-/** Runs every check; with `fix`, repairs each finding in turn (one failing repair does not stop the others). */
-export async function runDoctor(d: DoctorDeps, fix: boolean): Promise<Finding[]> {
+/**
+ * Runs every check; with `fix`, repairs each finding in turn (one failing repair does not stop the others).
+ * `only` limits the findings (and so the repairs) to some kinds.
+ */
+export async function runDoctor(d: DoctorDeps, fix: boolean, only?: ReadonlySet<FindingKind>): Promise<Finding[]> {
   const namespaces = await d.namespaces();
-  const found: Pending[] = [];
+  let found: Pending[] = [];
   for (const [namespace, pods] of namespaces) found.push(...(await checkNamespace(d.config, namespace, pods)));
   found.push(...(await checkShims(d.config, namespaces)));
   found.push(...(await checkMounts(d.config, namespaces)));
   found.push(...(await checkSnapshots(d, namespaces)));
+  if (only !== undefined) found = found.filter((f) => only.has(f.kind));
   if (!fix) return found.map(({ repair: _repair, repairKey: _key, ...finding }) => finding);
 
   const repairs = new Map<string, Promise<void>>();

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { execa } from 'execa';
@@ -13,6 +13,7 @@ import { alive, leftovers } from '../fixtures/leftovers.js';
 import { cleanupPods, containerConfig, podConfig, runContainer, waitFor, writeE2eCniConfig } from '../fixtures/pods.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
 import { rejectionOf } from '../fixtures/rejection.js';
+import { startStallingProxy, type StallingProxy } from '../fixtures/stalling-proxy.js';
 import { BERTHD_MAIN, startBerthd, type BerthdHandle } from '../harness/berthd.js';
 
 const BERTHCTL = join(BERTHD_MAIN, '..', 'cli', 'berthctl.js');
@@ -222,3 +223,73 @@ async function doctorFindings(daemon: BerthdHandle): Promise<DoctorFinding__Outp
     berth.close();
   }
 }
+
+/** Keys in the snapshotter's metadata file. */
+function snapshotKeys(root: string): string[] {
+  const file = join(root, 'snapshots', 'metadata.json');
+  return existsSync(file) ? Object.keys((JSON.parse(readFileSync(file, 'utf8')) as { snapshots: object }).snapshots) : [];
+}
+
+describe('periodic garbage collection', () => {
+  let daemon: BerthdHandle;
+  let registry: TestRegistry;
+  let proxy: StallingProxy;
+  let extra: PushedImage;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    proxy = await startStallingProxy(registry.url);
+    extra = await pushImage({ url: registry.url }, 'e2e/extra', '1', await busyboxImage({ config: { Env: ['PATH=/bin'] }, layers: [{ entries: [{ path: 'etc/extra', content: 'x' }] }] }));
+    daemon = await startBerthd({ config: { images: { gc_interval: '500ms' } } });
+    await writeE2eCniConfig(daemon);
+  });
+  afterAll(async () => {
+    proxy?.release();
+    await cleanupPods(daemon);
+    await daemon?.cleanup();
+    await proxy?.stop();
+    await registry?.stop();
+  });
+
+  it('keeps the layers of an image a container runs on after RemoveImage, and collects them once the container goes', async () => {
+    await daemon.image.PullImage({ image: { image: extra.reference } });
+    const pod = podConfig('gc');
+    const podId = (await daemon.runtime.RunPodSandbox({ config: pod })).pod_sandbox_id;
+    const id = await runContainer(daemon.runtime, podId, pod, containerConfig('gc', extra.reference, ['sleep', '1000']));
+    const layers = snapshotKeys(daemon.root).filter((k) => k.startsWith('sha256:'));
+    expect(layers).toHaveLength(2);
+    await daemon.image.RemoveImage({ image: { image: extra.reference } });
+    expect((await daemon.image.ListImages({})).images).toEqual([]);
+    // Several periodic runs later the layers are still there: the container's rootfs sits on them.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(snapshotKeys(daemon.root)).toEqual(expect.arrayContaining([...layers, id]));
+    expect((await daemon.runtime.ExecSync({ container_id: id, cmd: ['cat', '/etc/extra'], timeout: 10 })).stdout.toString()).toBe('x');
+
+    await daemon.runtime.RemoveContainer({ container_id: id });
+    await waitFor('the layers to be collected', async () => (snapshotKeys(daemon.root).length === 0 ? true : undefined), 5000);
+    await waitFor('the blobs to be collected', async () => (readdirSync(join(daemon.root, 'content', 'blobs', 'sha256')).length === 0 ? true : undefined), 5000);
+    await daemon.runtime.StopPodSandbox({ pod_sandbox_id: podId });
+    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: podId });
+  });
+
+  it('sweeps a bundle no record names while the daemon runs', async () => {
+    const stray = join(daemon.state, 'k8s.io', 'e'.repeat(64));
+    mkdirSync(join(stray, 'rootfs'), { recursive: true });
+    await waitFor('the stray bundle to be swept', async () => (existsSync(stray) ? undefined : true), 5000);
+  });
+
+  it('leaves the layers of a pull in progress alone (its lease)', async () => {
+    proxy.stall.add(extra.layers[1]!.digest);
+    const reference = `${proxy.host}/e2e/extra:1`;
+    const pulling = daemon.image.PullImage({ image: { image: reference } }).catch((err: unknown) => err);
+    const bottom = extra.diffIds[0] as string;
+    await waitFor('the bottom layer to be unpacked', async () => (snapshotKeys(daemon.root).includes(bottom) ? true : undefined), 10_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(snapshotKeys(daemon.root)).toContain(bottom);
+    proxy.release();
+    await pulling;
+    proxy.stall.clear();
+    await daemon.image.PullImage({ image: { image: reference } });
+    expect((await daemon.image.ImageStatus({ image: { image: reference } })).image?.id).toBe(extra.config.digest);
+  });
+});
