@@ -79,7 +79,8 @@ const schema1 = new Set<string>([MediaType.dockerManifestSchema1, MediaType.dock
 
 /**
  * Pulls images: resolve → manifest or index (platform chosen) → config → layers, downloading up to the limit in
- * parallel while unpacking each layer as soon as it and all layers below it are on disk. The record is written
+ * parallel while unpacking each layer as soon as the layers below it are committed: from the content store once
+ * downloaded, or straight from its download when that has not started yet (layer-tap.ts). The record is written
  * last, so a pull that dies half-way leaves no visible image, only content GC can collect.
  */
 export class Puller {
