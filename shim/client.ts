@@ -8,6 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isShimError, ShimError } from './errors.js';
+import { withShortSocketPath } from './socket-path.js';
 import {
   bundlePaths, encodeFrame, FrameReader, parseServerFrame, PROTOCOL_VERSION,
   type CreateParams, type Events, type ExecParams, type ExecStartParams, type ExecResult, type ExitStatus, type HelloResult, type KillParams,
@@ -58,14 +59,16 @@ export class ShimClient {
 
   /** Connects to a shim socket and says hello. Fails with ShimError('Unavailable') if nobody listens. */
   static async connect(socketPath: string): Promise<ShimClient> {
-    const socket = await new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect(socketPath);
-      s.once('connect', () => {
-        s.off('error', reject);
-        resolve(s);
-      });
-      s.once('error', reject);
-    }).catch((err: unknown) => {
+    const socket = await withShortSocketPath(socketPath, (usable) =>
+      new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect(usable);
+        s.once('connect', () => {
+          s.off('error', reject);
+          resolve(s);
+        });
+        s.once('error', reject);
+      }),
+    ).catch((err: unknown) => {
       throw new ShimError('Unavailable', `cannot connect to berth-shim at ${socketPath}: ${err instanceof Error ? err.message : String(err)}; the shim has exited (read exit.json in its bundle)`, { cause: err });
     });
     const client = new ShimClient(socket, socketPath);

@@ -16,6 +16,7 @@ import {
 } from './protocol.js';
 import { redirectStdoutStderr } from './libc.js';
 import type { Reaper } from './reaper.js';
+import { withShortSocketPath } from './socket-path.js';
 
 interface Connection {
   socket: net.Socket;
@@ -72,13 +73,15 @@ export class ShimServer {
 
   listen(): Promise<void> {
     fs.rmSync(this.socketPath, { force: true });
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.socketPath, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    return withShortSocketPath(this.socketPath, (usable) =>
+      new Promise((resolve, reject) => {
+        this.server.once('error', reject);
+        this.server.listen(usable, () => {
+          this.server.off('error', reject);
+          resolve();
+        });
+      }),
+    );
   }
 
   private accept(socket: net.Socket): void {
