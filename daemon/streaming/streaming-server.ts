@@ -61,19 +61,18 @@ export class StreamingServer {
     server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
-      if (options.idleTimeoutMs > 0) socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
-    });
-    server.on('secureConnection', (socket: Socket) => {
-      if (options.idleTimeoutMs > 0) socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
     });
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.plainRequest(req, res));
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
+    // Node types it as a Duplex; it is the connection's net.Socket (a TLSSocket with TLS).
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket as Socket, head));
   }
 
   static async start(options: StreamingServerOptions): Promise<StreamingServer> {
+    // Bounds on the plain HTTP part only (a slow or silent client before its upgrade); upgraded sockets are exempt.
+    const limits = { headersTimeout: 15_000, requestTimeout: 30_000 };
     const server = options.tls === undefined
-      ? http.createServer()
-      : https.createServer({ cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) });
+      ? http.createServer(limits)
+      : https.createServer({ ...limits, cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) });
     const streaming = new StreamingServer(server, options);
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
@@ -140,7 +139,7 @@ export class StreamingServer {
     res.writeHead(400, { 'Content-Type': 'text/plain' }).end('this URL needs an upgrade to SPDY/3.1 or WebSocket (Connection: Upgrade)\n');
   }
 
-  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const claimed = this.claim(req);
     if (claimed === undefined) {
@@ -151,6 +150,11 @@ export class StreamingServer {
     const { pending, url } = claimed;
     const gone = new AbortController();
     socket.once('close', () => gone.abort());
+    const idle = this.options.idleTimeoutMs;
+    // Armed after the upgrade: ws clears a socket's timeout when it takes it over.
+    const armIdleTimeout = (): void => {
+      if (idle > 0) socket.setTimeout(idle, () => socket.destroy());
+    };
     const log = this.options.logger.child({ stream: pending.kind });
     const upgradeTo = (req.headers.upgrade ?? '').toLowerCase();
     if (upgradeTo === 'websocket') {
@@ -165,6 +169,7 @@ export class StreamingServer {
       // The negotiated protocol, not ws's default choice, is the one echoed back.
       req.headers['sec-websocket-protocol'] = protocol === '' ? undefined : protocol;
       this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+        armIdleTimeout();
         ws.on('error', () => ws.terminate());
         if (pending.kind === 'portforward') {
           servePortForwardWebSocket(ws, url, pending, { dial: this.options.dial, logger: log, creationTimeoutMs: this.options.creationTimeoutMs, gone: gone.signal });
@@ -177,6 +182,7 @@ export class StreamingServer {
     if (upgradeTo.startsWith('spdy/3')) {
       const session = acceptSpdy(req, socket, head, pending.kind === 'portforward' ? PORTFORWARD_SPDY : REMOTECOMMAND_SPDY);
       if (session === undefined) return;
+      armIdleTimeout();
       session.conn.on('error', (err: Error) => log.debug({ err: err.message }, 'SPDY connection error'));
       if (pending.kind === 'portforward') {
         servePortForwardSpdy(session, pending, { dial: this.options.dial, logger: log, creationTimeoutMs: this.options.creationTimeoutMs, gone: gone.signal });
