@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
-import { readdir, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { BerthConfig } from '../../config/types.js';
 import { isSnapshotError } from '../../snapshotter/errors.js';
 import type { SnapshotInfo, Snapshotter } from '../../snapshotter/snapshotter.js';
+import { dirEntries } from '../fs/dir-entries.js';
 import { EXTRACT_PREFIX } from '../images/gc.js';
 import type { ImageService } from '../images/image-service.js';
 import { MNT_DETACH, isSyscallError, umount2 } from '../linux/libc.js';
@@ -119,7 +120,7 @@ async function checkNamespace(config: BerthConfig, namespace: string, pods: PodS
   const out: Pending[] = [];
   const sweep = (id: string): Pick<Pending, 'repair' | 'repairKey'> => ({ repairKey: `bundle:${namespace}:${id}`, repair: () => upkeep.sweepBundle(id) });
 
-  for (const id of await entries(upkeep.bundlesDir)) {
+  for (const id of await dirEntries(upkeep.bundlesDir)) {
     if (ids.known.has(id)) continue;
     out.push({ kind: 'bundle-without-metadata', namespace, subject: id, detail: `bundle ${path.join(upkeep.bundlesDir, id)} has no record; fix: delete its runtime container, mounts, snapshot and directory`, ...sweep(id) });
   }
@@ -148,7 +149,7 @@ async function checkNamespace(config: BerthConfig, namespace: string, pods: PodS
       },
     });
   }
-  const pinned = new Set((await Promise.all(upkeep.pinDirs.map(entries))).flat());
+  const pinned = new Set((await Promise.all(upkeep.pinDirs.map(dirEntries))).flat());
   for (const id of pinned) {
     if (ids.sandboxes.has(id) || ids.handsOff.has(id)) continue;
     out.push({ kind: 'netns-pin', namespace, subject: id, detail: `namespace pins of ${id} belong to no pod sandbox; fix: CNI DEL, unmount and remove them`, repairKey: `pins:${namespace}:${id}`, repair: () => upkeep.sweepPins(id) });
@@ -273,14 +274,5 @@ async function removeSnapshot(snapshotter: Snapshotter, s: SnapshotInfo): Promis
     await snapshotter.remove(s.key);
   } catch (err) {
     if (!isSnapshotError(err, 'NotFound')) throw err;
-  }
-}
-
-async function entries(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
   }
 }

@@ -1,9 +1,9 @@
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { BerthConfig, RuntimeHandlerConfig } from '../../config/types.js';
 import { unmount } from '../../snapshotter/mount.js';
 import type { Snapshotter } from '../../snapshotter/snapshotter.js';
 import { destroyBundle } from '../container/bundle.js';
+import { dirEntries } from '../fs/dir-entries.js';
 import type { ContainerService } from '../container/container-service.js';
 import type { Tasks } from '../container/tasks.js';
 import type { NamespacePins } from '../linux/namespace-pins.js';
@@ -86,13 +86,4 @@ export async function sweepBundle(
 export async function sweepPins(d: { pins: NamespacePins; network: NetworkPlugin }, id: string): Promise<void> {
   await d.network.tearDown({ id, namespace: '', name: '', uid: '', netnsPath: d.pins.paths(id).net });
   await d.pins.remove(id);
-}
-
-async function dirEntries(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
 }
