@@ -52,16 +52,29 @@ export interface ClientStreams {
   readonly gone: AbortSignal;
 }
 
+const MIB = 1024 * 1024;
+/**
+ * Output berth holds for one client that reads slower than the process writes. The shim protocol has no flow
+ * control, so beyond this the session ends (and an exec is killed) rather than the daemon's memory growing.
+ */
+const MAX_BUFFERED_OUTPUT = 16 * MIB;
+/** Input chunks on their way to the shim before the client's stdin is paused. */
+const MAX_QUEUED_INPUTS = 64;
+
 /**
  * Runs one exec or attach between a connected client and the runtime: stdin and resizes in, stdout and stderr
  * out, and at the end the exit status on the error stream. When the client goes away first, the process is
  * released at once (an exec is killed, an attach detached) so nothing is left behind.
  */
 export async function runRemoteCommand(request: RemoteCommandRequest, io: ClientStreams, runtime: RemoteCommandRuntime, logger: Logger): Promise<void> {
+  let tooSlow: () => void = () => undefined;
+  const overflowed = new Promise<'slow'>((resolve) => (tooSlow = () => resolve('slow')));
   const sink: OutputSink = (stream, data) => {
     // A terminal's output is all stdout; a stream the client did not ask for has no reader.
     const out = stream === 'stderr' && !request.tty ? io.stderr : io.stdout;
-    if (out !== null && !out.writableEnded && !out.destroyed) out.write(data);
+    if (out === null || out.writableEnded || out.destroyed) return;
+    out.write(data);
+    if (out.writableLength > MAX_BUFFERED_OUTPUT) tooSlow();
   };
   let proc: RunningProcess;
   try {
@@ -70,10 +83,19 @@ export async function runRemoteCommand(request: RemoteCommandRequest, io: Client
     io.finish(internalErrorStatus(err instanceof Error ? err.message : String(err)));
     return;
   }
-  // Input calls are chained so the bytes reach the process in the order the client sent them.
+  // Input calls are chained so the bytes reach the process in the order the client sent them; a client that
+  // sends faster than the shim takes input is paused instead of queued without bound.
   let input = Promise.resolve();
+  let queued = 0;
   const send = (what: string, call: () => Promise<void>): void => {
-    input = input.then(call).catch((err: unknown) => logger.debug({ err, container: request.containerId }, `${request.kind}: ${what} failed`));
+    queued++;
+    if (queued > MAX_QUEUED_INPUTS) io.stdin?.pause();
+    input = input
+      .then(call)
+      .catch((err: unknown) => logger.debug({ err, container: request.containerId }, `${request.kind}: ${what} failed`))
+      .finally(() => {
+        if (--queued === 0) io.stdin?.resume();
+      });
   };
   io.stdin?.on('data', (chunk: Buffer) => send('stdin', () => proc.write(chunk)));
   io.stdin?.on('end', () => send('closing stdin', () => proc.closeStdin()));
@@ -90,9 +112,9 @@ export async function runRemoteCommand(request: RemoteCommandRequest, io: Client
     if (io.gone.aborted) resolve('gone');
     io.gone.addEventListener('abort', () => resolve('gone'), { once: true });
   });
-  let outcome: number | 'gone' | Error;
+  let outcome: number | 'gone' | 'slow' | Error;
   try {
-    outcome = await Promise.race([proc.exited, gone]);
+    outcome = await Promise.race([proc.exited, gone, overflowed]);
   } catch (err) {
     outcome = err instanceof Error ? err : new Error(String(err));
   } finally {
@@ -102,7 +124,9 @@ export async function runRemoteCommand(request: RemoteCommandRequest, io: Client
     logger.debug({ container: request.containerId }, `${request.kind}: the client went away`);
     return;
   }
-  if (outcome instanceof Error) io.finish(internalErrorStatus(`${request.kind} in container ${request.containerId}: ${outcome.message}`));
+  if (outcome === 'slow') {
+    io.finish(internalErrorStatus(`${request.kind} in container ${request.containerId}: the client read its output too slowly (${MAX_BUFFERED_OUTPUT / MIB} MiB waiting); the process was stopped`));
+  } else if (outcome instanceof Error) io.finish(internalErrorStatus(`${request.kind} in container ${request.containerId}: ${outcome.message}`));
   else if (outcome === 0 || request.kind === 'attach') io.finish(successStatus());
   else io.finish(exitCodeStatus(outcome, request.cmd));
 }

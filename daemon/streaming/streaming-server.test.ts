@@ -26,11 +26,17 @@ class FakeRuntime implements RemoteCommandRuntime {
   readonly started: RemoteCommandRequest[] = [];
   released = 0;
   hang = false;
+  /** Bytes written at once after the start, faster than any client reads. */
+  flood = 0;
 
   async start(request: RemoteCommandRequest, sink: OutputSink): Promise<RunningProcess> {
     this.started.push(request);
     let exit: (code: number) => void = () => undefined;
     const exited = new Promise<number>((resolve) => (exit = resolve));
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    if (this.flood > 0) setImmediate(() => {
+      for (let sent = 0; sent < this.flood; sent += chunk.length) sink('stdout', chunk);
+    });
     return {
       write: async (data) => sink('stdout', Buffer.from(data.toString().toUpperCase())),
       closeStdin: async () => {
@@ -123,6 +129,16 @@ describe('StreamingServer', () => {
     await idle.done;
     await until('the release', () => runtime.released === 2);
     expect(s.connections).toBe(0);
+  });
+
+  it('stops a session whose client cannot keep up with its output', async () => {
+    const s = await start();
+    runtime.hang = true;
+    runtime.flood = 24 * 1024 * 1024;
+    const client = await wsRemoteCommand(s.exec(execRequest));
+    const r = await client.done;
+    expect(JSON.parse(r.error)).toMatchObject({ status: 'Failure', message: expect.stringContaining('too slowly') });
+    expect(runtime.released).toBe(1);
   });
 
   it('close() ends open sessions', async () => {

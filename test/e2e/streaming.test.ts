@@ -103,6 +103,13 @@ describe('CRI streaming', () => {
     expect(parseStatus(ok.error)).toEqual({ metadata: {}, status: 'Success' });
   });
 
+  it('an exec that cannot start ends with a Failure status naming the reason', async () => {
+    const r = await (await spdyRemoteCommand(await execUrl(['/no/such/binary'], { stdout: true }), { stdout: true })).done;
+    const status = JSON.parse(r.error) as { status: string; message: string };
+    expect(status.status).toBe('Failure');
+    expect(status.message).toMatch(/no\/such\/binary|no such file/i);
+  });
+
   it('exec over SPDY carries output larger than a SPDY window', async () => {
     const big = await (await spdyRemoteCommand(await execUrl(['sh', '-c', 'head -c 300000 /dev/zero | tr "\\0" x'], { stdout: true }), { stdout: true })).done;
     expect(big.stdout.length).toBe(300_000);
