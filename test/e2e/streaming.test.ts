@@ -225,6 +225,25 @@ describe('CRI streaming', () => {
     });
     expect([...ws.prefixes.entries()].sort()).toEqual([[0, 8080], [1, 8080], [2, 8081], [3, 8081]]);
     ws.close();
+
+    // Sessions come and go without leaving a socket, netns descriptor or pod connection in the daemon.
+    const session = async () => {
+      const f = await spdyPortForward((await daemon.runtime.PortForward({ pod_sandbox_id: podId, port: [8081] })).url);
+      const conn = await f.connect(8081);
+      let body = '';
+      conn.data.on('data', (d: Buffer) => (body += d.toString()));
+      const ended = new Promise((r) => conn.data.on('end', r));
+      conn.data.write('GET /index.html HTTP/1.0\r\n\r\n');
+      await ended;
+      f.close();
+      expect(body).toContain('hello-from-pod');
+    };
+    await session();
+    await new Promise((r) => setTimeout(r, 300));
+    const before = fdCount(daemon.pid);
+    for (let i = 0; i < 30; i++) await session();
+    const after = await waitFor('descriptors to settle', async () => (fdCount(daemon.pid) <= before ? fdCount(daemon.pid) : undefined), 10_000).catch(() => fdCount(daemon.pid));
+    expect(after).toBeLessThanOrEqual(before);
     await daemon.runtime.StopContainer({ container_id: id, timeout: 0 });
     await daemon.runtime.RemoveContainer({ container_id: id });
   });
