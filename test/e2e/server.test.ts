@@ -72,9 +72,9 @@ describe('berthd serving CRI on its socket', () => {
   });
 
   it('answers RPCs berth does not implement with UNIMPLEMENTED naming the method', async () => {
-    const err = (await daemon.runtime.Attach({ container_id: 'x' }).catch((e: unknown) => e)) as ServiceError;
+    const err = (await daemon.runtime.CheckpointContainer({ container_id: 'x' }).catch((e: unknown) => e)) as ServiceError;
     expect(err.code).toBe(GrpcStatus.UNIMPLEMENTED);
-    expect(err.details).toBe('berth does not implement runtime.v1.RuntimeService/Attach yet');
+    expect(err.details).toBe('berth does not implement runtime.v1.RuntimeService/CheckpointContainer yet');
   });
 
   it('creates the socket 0660 owned by [grpc] gid and the root directory 0700', () => {
