@@ -98,8 +98,9 @@ export class ShimClient {
     return this.call('start', {});
   }
 
-  async kill(signal: KillParams['signal'], all = false): Promise<void> {
-    await this.call('kill', { signal, all });
+  /** Signals the container's init (or all its processes), or with `execId` that streaming exec's process. */
+  async kill(signal: KillParams['signal'], all = false, execId?: string): Promise<void> {
+    await this.call('kill', { signal, all, ...(execId === undefined ? {} : { execId }) });
   }
 
   /** Runs a process in the container and returns its output (at most 16 MiB of both streams together). */

@@ -28,8 +28,8 @@ interface LaunchedExec {
   pid: number;
   /** Resolves when the process has exited and its output is drained. */
   exited: Promise<WaitStatus>;
-  /** SIGKILL, unless it has already been reaped. */
-  kill: () => void;
+  /** Signals it (SIGKILL by default), unless it has already been reaped. */
+  kill: (signal?: NodeJS.Signals | number) => void;
 }
 
 function writeInput(io: ProcessIo | null | undefined, what: string, data: Buffer, close: boolean): void {
@@ -51,6 +51,8 @@ export class Container {
   /** The init's stdio; its stdin is held open (so the container does not see EOF) until a client closes it. */
   private io: ProcessIo | null = null;
   private readonly execs = new Map<string, ProcessIo>();
+  /** Signal functions of the streaming execs, until each is reaped. */
+  private readonly execSignals = new Map<string, (signal: NodeJS.Signals | number) => void>();
   private readonly attached = new Set<(stream: StreamName, chunk: Buffer) => void>();
   private cgroup: CgroupPaths | null = null;
   private oomBaseline = 0n;
@@ -156,6 +158,12 @@ export class Container {
   async kill(p: KillParams): Promise<void> {
     const signal = String(p.signal);
     if (!SIGNAL.test(signal)) throw new ShimError('InvalidArgument', `kill: "${signal}" is not a signal name or number`);
+    if (p.execId !== undefined) {
+      const send = this.execSignals.get(p.execId);
+      if (send === undefined) throw new ShimError('NotFound', `no exec ${p.execId} runs in container ${this.params.id} (it may have exited)`);
+      send(/^\d+$/.test(signal) ? Number(signal) : (signal.startsWith('SIG') ? signal : `SIG${signal}`) as NodeJS.Signals);
+      return;
+    }
     this.require(['created', 'running', 'stopped'], 'kill');
     // Signalling an exited container is a no-op, as StopContainer on it must succeed.
     if (this.status === 'stopped') return;
@@ -278,18 +286,20 @@ export class Container {
       const pid = Number.parseInt(fs.readFileSync(pidFile, 'utf8').trim(), 10);
       if (execId !== undefined) this.execs.set(execId, io);
       let reaped = false;
+      // Once reaped, the pid may belong to someone else: never signal it then.
+      const kill = (signal: NodeJS.Signals | number = 'SIGKILL'): void => {
+        if (!reaped) process.kill(pid, signal);
+      };
+      if (execId !== undefined) this.execSignals.set(execId, kill);
       const exited = new Promise<WaitStatus>((resolve) => this.reaper.onExit(pid, resolve)).then(async (ws) => {
         reaped = true;
+        if (execId !== undefined) this.execSignals.delete(execId);
         await drainWithin(io.readers, STDIO_DRAIN_MS);
         return ws;
       }).finally(() => {
         io.close();
         if (execId !== undefined) this.execs.delete(execId);
       });
-      // Once reaped, the pid may belong to someone else: never signal it then.
-      const kill = (): void => {
-        if (!reaped) process.kill(pid, 'SIGKILL');
-      };
       return { pid, exited, kill };
     } catch (err) {
       io.close();

@@ -114,6 +114,8 @@ export interface KillParams {
   signal: number | string;
   /** Signal every process of the container, not only its init (runc kill --all). */
   all: boolean;
+  /** Signal this streaming exec's process instead (until the shim has reaped it; `all` is ignored). */
+  execId?: string;
 }
 
 /** An OCI runtime-spec `process` object (args, env, cwd, user, ...), passed to `runc exec --process`. */

@@ -9,7 +9,8 @@ import type { OutputSink, RemoteCommandRequest, RemoteCommandRuntime, RunningPro
  * Exec and attach through the container's shim. Each session opens its own shim connection: output events of
  * its exec (or of the attached container) reach only that connection, and when the session ends the
  * connection closes, which makes the shim detach it and close the exec's stdin. An exec still running when
- * its client goes away is also killed, as containerd does, so a vanished `kubectl exec` leaves no process.
+ * its client goes away is also killed (through the shim), as containerd does, so a vanished `kubectl exec`
+ * leaves no process.
  */
 export class ShimProcesses implements RemoteCommandRuntime {
   constructor(private readonly containers: ContainerService) {}
@@ -49,7 +50,7 @@ export class ShimProcesses implements RemoteCommandRuntime {
     client.onOutput((stream, data, id) => {
       if (id === execId) sink(stream, data);
     });
-    const { pid } = await client.execStart({
+    await client.execStart({
       execId,
       process: { ...base, args: request.cmd, terminal: request.tty },
       stdin: request.stdin,
@@ -61,15 +62,9 @@ export class ShimProcesses implements RemoteCommandRuntime {
       resize: (size: TerminalSize) => (request.tty ? client.resize(size.width, size.height, execId) : Promise.resolve()),
       exited,
       release: () => {
-        // The shim reaps the process and reports its exit; until that report it is ours to kill.
-        if (exitedWith === undefined) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-          }
-        }
-        client.close();
+        // The shim signals the process only while it has not reaped it, so a reused pid is never hit.
+        const killed = exitedWith === undefined ? client.kill('SIGKILL', false, execId) : Promise.resolve();
+        killed.catch(() => undefined).finally(() => client.close());
       },
     };
   }
