@@ -481,7 +481,14 @@ export class ContainerService {
       r.reason = exit.reason;
       r.message = message;
     });
-    if (stopped) this.d.lifecycle('stopped', id, c.sandboxId);
+    if (!stopped) return;
+    this.d.lifecycle('stopped', id, c.sandboxId);
+    // The status is in the record now: the shim has nothing left to keep, so it deletes the runtime's container
+    // and exits instead of idling until RemoveContainer (containerd deletes its task at exit too). exit.json and
+    // the logs stay.
+    await this.d.tasks.delete(id, c.bundle, runtimeFor(this.d.config, this.d.sandboxes.find(c.sandboxId)?.runtimeHandler ?? '')).catch((err: unknown) => {
+      this.d.logger.warn({ err, container: id }, 'releasing the shim of an exited container; RemoveContainer retries');
+    });
   }
 }
 
