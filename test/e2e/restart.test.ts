@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerStatus__Output } from '../../proto/gen/runtime/v1/ContainerStatus.js';
 import { busyboxImage, pushImage, type PushedImage } from '../fixtures/images.js';
-import { alive, leftovers, NOTHING_LEFT } from '../fixtures/leftovers.js';
+import { alive, leftovers, NOTHING_LEFT, processesUnder } from '../fixtures/leftovers.js';
 import { cleanupPods, containerConfig, podConfig, runContainer, waitExited, waitFor, writeE2eCniConfig } from '../fixtures/pods.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
 import { startBerthd, type BerthdHandle } from '../harness/berthd.js';
@@ -57,6 +57,8 @@ describe('restart recovery', () => {
       const exited = await run('exited', ['sh', '-c', 'exit 3']);
       const later = await run('later', ['sh', '-c', 'while [ ! -e /go ]; do sleep 0.05; done; exit 7']);
       await waitExited(daemon.runtime, exited);
+      // Its status is recorded, so its shim has been released: no idle shim per exited container.
+      await waitFor('the shim of the exited container to go', async () => ((await processesUnder(join(daemon.state, 'k8s.io', exited))).length === 0 ? true : undefined), 5000);
 
       const stopped = podConfig(`notready-${mode.toLowerCase()}`);
       const stoppedId = (await daemon.runtime.RunPodSandbox({ config: stopped })).pod_sandbox_id;
