@@ -75,6 +75,9 @@ describe('crash points', () => {
       const left = await leftovers(daemon, daemon.pid);
       expect(new Set(left.pins)).toEqual(new Set([podId]));
       expect(left.bundles).toEqual([podId]);
+      // The address the killed pod got is released again: host-local keeps one file per address in use.
+      const ipam = join(daemon.dir, 'cni', 'ipam', 'berthe2e');
+      expect(readdirSync(ipam).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f))).toHaveLength(1);
       const { pod_sandbox_id: id } = await daemon.runtime.RunPodSandbox({ config });
       expect((await daemon.runtime.PodSandboxStatus({ pod_sandbox_id: id })).status?.state).toBe('SANDBOX_READY');
       await daemon.runtime.StopPodSandbox({ pod_sandbox_id: id });
