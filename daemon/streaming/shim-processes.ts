@@ -46,6 +46,7 @@ export class ShimProcesses implements RemoteCommandRuntime {
       });
       client.onClose(() => reject(new Error('the connection to the container shim closed before the process exited')));
     });
+    // Awaited by the session; this only keeps a rejection before that from counting as unhandled.
     exited.catch(() => undefined);
     client.onOutput((stream, data, id) => {
       if (id === execId) sink(stream, data);
@@ -64,6 +65,7 @@ export class ShimProcesses implements RemoteCommandRuntime {
       release: () => {
         // The shim signals the process only while it has not reaped it, so a reused pid is never hit.
         const killed = exitedWith === undefined ? client.kill('SIGKILL', false, execId) : Promise.resolve();
+        // NotFound means it exited in the meantime, which is what the kill was for.
         killed.catch(() => undefined).finally(() => client.close());
       },
     };
@@ -74,6 +76,7 @@ export class ShimProcesses implements RemoteCommandRuntime {
       client.onExit((_id, exit) => resolve(exit.exitCode));
       client.onClose(() => reject(new Error('the connection to the container shim closed')));
     });
+    // Awaited by the session; this only keeps a rejection before that from counting as unhandled.
     exited.catch(() => undefined);
     client.onOutput((stream, data, id) => {
       if (id === undefined) sink(stream, data);
@@ -91,6 +94,7 @@ export class ShimProcesses implements RemoteCommandRuntime {
       resize: (size: TerminalSize) => (request.tty ? client.resize(size.width, size.height) : Promise.resolve()),
       exited: exitedNow,
       release: () => {
+        // Fails only when the container (and with it its stdin) is already gone.
         closeOnce().catch(() => undefined).finally(() => client.close());
       },
     };
