@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerStatus__Output } from '../../proto/gen/runtime/v1/ContainerStatus.js';
 import { busyboxImage, pushImage, type PushedImage } from '../fixtures/images.js';
 import { alive, leftovers, NOTHING_LEFT, processesUnder } from '../fixtures/leftovers.js';
-import { cleanupPods, containerConfig, podConfig, runContainer, waitExited, waitFor, writeE2eCniConfig } from '../fixtures/pods.js';
+import { cleanupPods, containerConfig, E2E_CGROUP_PARENT, podConfig, runContainer, waitExited, waitFor, writeE2eCniConfig } from '../fixtures/pods.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
 import { startBerthd, type BerthdHandle } from '../harness/berthd.js';
 
@@ -21,7 +21,8 @@ describe('restart recovery', () => {
   beforeAll(async () => {
     registry = await startRegistry();
     busybox = await pushImage({ url: registry.url }, 'e2e/busybox', '1', await busyboxImage({ config: { Env: ['PATH=/bin'] } }));
-    daemon = await startBerthd();
+    const pause = await pushImage({ url: registry.url }, 'e2e/pause', '1', await busyboxImage({ config: { Entrypoint: ['sleep', '2147483647'] } }));
+    daemon = await startBerthd({ config: { cri: { sandbox_image: pause.reference } } });
     await writeE2eCniConfig(daemon);
     await daemon.image.PullImage({ image: { image: busybox.reference } });
   });
@@ -37,7 +38,8 @@ describe('restart recovery', () => {
   };
   const podState = async (id: string) => {
     const { status, info } = await daemon.runtime.PodSandboxStatus({ pod_sandbox_id: id, verbose: true });
-    return { state: status?.state, ip: status?.network?.ip, createdAt: status?.created_at, netns: JSON.parse(info['info'] ?? '{}').netNamespace as string };
+    const verbose = JSON.parse(info['info'] ?? '{}') as { netNamespace: string; pid: number };
+    return { state: status?.state, ip: status?.network?.ip, createdAt: status?.created_at, netns: verbose.netNamespace, infraPid: verbose.pid };
   };
   const logNumbers = async (file: string): Promise<number[]> =>
     (await readFile(file, 'utf8'))
@@ -63,17 +65,30 @@ describe('restart recovery', () => {
       const stopped = podConfig(`notready-${mode.toLowerCase()}`);
       const stoppedId = (await daemon.runtime.RunPodSandbox({ config: stopped })).pod_sandbox_id;
       const inStopped = await runContainer(daemon.runtime, stoppedId, stopped, containerConfig('victim', busybox.reference, ['sleep', '1000']));
+      const createdInStopped = (await daemon.runtime.CreateContainer({ pod_sandbox_id: stoppedId, config: containerConfig('never', busybox.reference, ['true']), sandbox_config: stopped })).container_id;
       await daemon.runtime.StopPodSandbox({ pod_sandbox_id: stoppedId });
 
-      const containers = [created, chatty, exited, later, inStopped];
+      // A shared-PID pod: its infra container holds the PID namespace and must be found again too.
+      const shared = podConfig(`sharedpid-${mode.toLowerCase()}`, {
+        linux: { cgroup_parent: E2E_CGROUP_PARENT, security_context: { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' } } },
+      });
+      const sharedId = (await daemon.runtime.RunPodSandbox({ config: shared })).pod_sandbox_id;
+      const inShared = await runContainer(daemon.runtime, sharedId, shared, containerConfig('peer', busybox.reference, ['sleep', '1000'], {
+        linux: { security_context: { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' } } },
+      }));
+
+      const containers = [created, chatty, exited, later, inStopped, createdInStopped, inShared];
       const before = new Map(await Promise.all(containers.map(async (id) => [id, await containerState(id)] as const)));
-      const podsBefore = new Map(await Promise.all([readyId, stoppedId].map(async (id) => [id, await podState(id)] as const)));
+      const podsBefore = new Map(await Promise.all([readyId, stoppedId, sharedId].map(async (id) => [id, await podState(id)] as const)));
+      expect(podsBefore.get(sharedId)).toMatchObject({ state: 'SANDBOX_READY', infraPid: expect.any(Number) });
+      expect(podsBefore.get(sharedId)?.infraPid).toBeGreaterThan(0);
       expect(podsBefore.get(readyId)).toMatchObject({ state: 'SANDBOX_READY', ip: expect.stringMatching(/^10\.252\./) });
       expect(podsBefore.get(stoppedId)?.state).toBe('SANDBOX_NOTREADY');
       expect(before.get(created)?.status.state).toBe('CONTAINER_CREATED');
       expect(before.get(chatty)?.status.state).toBe('CONTAINER_RUNNING');
       expect(before.get(exited)?.status).toMatchObject({ state: 'CONTAINER_EXITED', exit_code: 3 });
       expect(before.get(inStopped)?.status.state).toBe('CONTAINER_EXITED');
+      expect(before.get(createdInStopped)?.status.state).toBe('CONTAINER_CREATED');
 
       const info = await (mode === 'SIGTERM' ? daemon.stop('SIGTERM') : daemon.kill());
       expect(info.signal ?? 'exit 0').toBe(mode === 'SIGTERM' ? 'exit 0' : 'SIGKILL');
@@ -108,12 +123,14 @@ describe('restart recovery', () => {
       expect(numbers).toEqual(numbers.map((_, i) => i));
 
       expect((await daemon.runtime.ExecSync({ container_id: chatty, cmd: ['echo', 'after restart'], timeout: 10 })).stdout.toString()).toBe('after restart\n');
+      // The peer still shares the infra container's PID namespace: the infra's sleep is pid 1 there.
+      expect((await daemon.runtime.ExecSync({ container_id: inShared, cmd: ['cat', '/proc/1/cmdline'], timeout: 10 })).stdout.toString()).toContain('sleep');
       await daemon.runtime.StartContainer({ container_id: created });
       expect((await containerState(created)).status.state).toBe('CONTAINER_RUNNING');
       const pids = [...before.values()].map((b) => b.pid).concat((await containerState(created)).pid).filter((p) => p > 0);
-      for (const id of [created, chatty]) await daemon.runtime.StopContainer({ container_id: id, timeout: 0 });
+      for (const id of [created, chatty, inShared]) await daemon.runtime.StopContainer({ container_id: id, timeout: 0 });
       for (const id of containers) await daemon.runtime.RemoveContainer({ container_id: id });
-      for (const id of [readyId, stoppedId]) {
+      for (const id of [readyId, stoppedId, sharedId]) {
         await daemon.runtime.StopPodSandbox({ pod_sandbox_id: id });
         await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: id });
       }
