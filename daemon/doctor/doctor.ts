@@ -111,7 +111,7 @@ function idsOf(pods: PodServices): { sandboxes: Set<string>; containers: Set<str
   const sandboxes = new Set(pods.sandboxes.list().map((s) => s.id));
   const containers = new Set(pods.containers.list().map((c) => c.id));
   const handsOff = new Set([...pods.upkeep.damaged, ...pods.upkeep.inFlight()]);
-  return { sandboxes, containers, handsOff: handsOff, known: new Set([...sandboxes, ...containers, ...handsOff]) };
+  return { sandboxes, containers, handsOff, known: new Set([...sandboxes, ...containers, ...handsOff]) };
 }
 
 async function checkNamespace(config: BerthConfig, namespace: string, pods: PodServices): Promise<Pending[]> {
