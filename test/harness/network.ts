@@ -1,11 +1,11 @@
 import { readFile, readdir, readlink, rm } from 'node:fs/promises';
 import { execa } from 'execa';
 import { MNT_DETACH, umount2, isSyscallError } from '../../daemon/linux/libc.js';
+import { mountPoints } from '../../daemon/linux/mountinfo.js';
 
-/** Mount points at or below `dir`, from /proc/self/mountinfo (field 5). */
-export async function mountsUnder(dir: string): Promise<string[]> {
-  const lines = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n');
-  return lines.map((line) => line.split(' ')[4] ?? '').filter((point) => point === dir || point.startsWith(`${dir}/`));
+/** Mount points at or below `dir`, in mount order (unmount in reverse). */
+export function mountsUnder(dir: string): Promise<string[]> {
+  return mountPoints([dir]);
 }
 
 /** Namespace links of every thread of this process, e.g. ["net:[4026531833]", ...] per kind. */
