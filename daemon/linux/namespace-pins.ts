@@ -1,17 +1,17 @@
 import { mkdir, open, readdir, rmdir, statfs, unlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { alreadyExists, invalidArgument, isBerthError, wrapError } from '../errors/errors.js';
 import {
   CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWUTS, ERRNO_NAMES, LIBC_PATH, LIBC_PROTOTYPES, MNT_DETACH, MS_BIND, MS_REC,
   MS_SHARED, SyscallError, isSyscallError, mount, umount2,
 } from './libc.js';
-import {
-  namespaceWorkerMain, type NamespaceKind, type NamespaceWorkerData, type PinReply, type PinRequest, type WorkerRequest,
-} from './namespace-worker.js';
+import { namespaceWorkerMain, type NamespaceKind, type NamespaceWorkerData, type PinReply, type PinRequest } from './namespace-worker.js';
+import { RequestWorker } from './request-worker.js';
 
 export type { NamespaceKind } from './namespace-worker.js';
+
+type NamespaceWorker = RequestWorker<Omit<PinRequest, 'seq'>, PinReply>;
 
 /** Pin paths of one pod's namespaces, for the kinds that were created. */
 export type PinnedNamespaces = Partial<Record<NamespaceKind, string>>;
@@ -74,13 +74,14 @@ export class NamespacePins {
         pins[kind] = all[kind];
       }
       if (this.worker === undefined) {
-        const worker = new NamespaceWorker(() => {
+        const worker = startNamespaceWorker(() => {
           if (this.worker === worker) this.worker = undefined;
         });
         this.worker = worker;
       }
       const request: Omit<PinRequest, 'seq'> = options.hostname === undefined ? { pins } : { pins, hostname: options.hostname };
-      await this.worker.pin(request);
+      const reply = await this.worker.request(request);
+      if (!reply.ok) throw new SyscallError(reply.failure.syscall, reply.failure.errno, reply.failure.detail);
       return pins;
     } catch (err) {
       // Pins already mounted for another sandbox with this id are not ours to remove.
@@ -189,53 +190,15 @@ async function makeSharedMountPoint(dir: string): Promise<void> {
   mount(null, dir, null, MS_SHARED | MS_REC);
 }
 
-/** One long-lived worker thread serving pin requests in order; replaced when it exits. */
-class NamespaceWorker {
-  private readonly worker: Worker;
-  private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
-  private seq = 0;
-
-  constructor(onExit: () => void) {
-    const data: NamespaceWorkerData = {
-      koffiPath: createRequire(import.meta.url).resolve('koffi'),
-      libcPath: LIBC_PATH,
-      prototypes: LIBC_PROTOTYPES,
-      flags: { net: CLONE_NEWNET, ipc: CLONE_NEWIPC, uts: CLONE_NEWUTS, bind: MS_BIND },
-      errnoNames: { ...ERRNO_NAMES },
-      threadName: NAMESPACE_THREAD_NAME,
-    };
-    this.worker = new Worker(`(${namespaceWorkerMain.toString()})(require)`, { eval: true, workerData: data });
-    this.worker.unref();
-    this.worker.on('message', (reply: PinReply) => {
-      const waiter = this.pending.get(reply.seq);
-      this.pending.delete(reply.seq);
-      if (this.pending.size === 0) this.worker.unref();
-      if (reply.ok) waiter?.resolve();
-      else waiter?.reject(new SyscallError(reply.failure.syscall, reply.failure.errno, reply.failure.detail));
-    });
-    const failAll = (err: Error) => {
-      onExit();
-      for (const waiter of this.pending.values()) waiter.reject(err);
-      this.pending.clear();
-    };
-    this.worker.on('error', (err) => failAll(err));
-    this.worker.on('exit', (code) => failAll(new Error(`namespace worker thread exited (code ${code})`)));
-  }
-
-  pin(request: Omit<PinRequest, 'seq'>): Promise<void> {
-    const seq = ++this.seq;
-    return new Promise((resolve, reject) => {
-      this.pending.set(seq, { resolve, reject });
-      // Referenced only while a request is out, so an idle worker never keeps the process alive.
-      this.worker.ref();
-      this.worker.postMessage({ ...request, seq } satisfies WorkerRequest);
-    });
-  }
-
-  /** Asks the worker to release its descriptors and exit, and waits for its OS thread to be joined. */
-  async close(): Promise<void> {
-    const exited = new Promise((resolve) => this.worker.once('exit', resolve));
-    this.worker.postMessage({ close: true } satisfies WorkerRequest);
-    await exited;
-  }
+/** The thread that makes namespaces (see namespace-worker.ts); `onExit` runs when it is gone. */
+function startNamespaceWorker(onExit: () => void): NamespaceWorker {
+  const data: NamespaceWorkerData = {
+    koffiPath: createRequire(import.meta.url).resolve('koffi'),
+    libcPath: LIBC_PATH,
+    prototypes: LIBC_PROTOTYPES,
+    flags: { net: CLONE_NEWNET, ipc: CLONE_NEWIPC, uts: CLONE_NEWUTS, bind: MS_BIND },
+    errnoNames: { ...ERRNO_NAMES },
+    threadName: NAMESPACE_THREAD_NAME,
+  };
+  return new RequestWorker(namespaceWorkerMain, data, 'namespace worker', onExit);
 }

@@ -8,6 +8,9 @@
  * thread only. Doing them here leaves the daemon's main thread and libuv pool untouched.
  */
 
+// Types only: erased from the compiled source, so the worker body still captures nothing.
+import type { CloseRequest, WorkerMain } from './request-worker.js';
+
 export interface NamespaceWorkerData {
   koffiPath: string;
   libcPath: string;
@@ -20,7 +23,7 @@ export interface NamespaceWorkerData {
 export type NamespaceKind = 'net' | 'ipc' | 'uts';
 
 /** A pin request, or `{ close: true }`: release the thread's descriptors and exit. */
-export type WorkerRequest = PinRequest | { close: true };
+export type WorkerRequest = PinRequest | CloseRequest;
 
 export interface PinRequest {
   seq: number;
@@ -40,14 +43,12 @@ export type PinReply =
   | { seq: number; ok: true }
   | { seq: number; ok: false; failure: WorkerFailure; threadTainted: boolean };
 
-export type NamespaceWorkerMain = (require: NodeRequire) => void;
-
 /**
  * Each request: unshare the asked-for namespaces, set the hostname, bind-mount /proc/thread-self/ns/<kind> on the
  * pin files, then setns() back to the namespaces the thread started in and verify by inode. A thread that cannot
  * prove it is back home exits, so its OS thread ends and a fresh worker serves the next request.
  */
-export const namespaceWorkerMain: NamespaceWorkerMain = (require) => {
+export const namespaceWorkerMain: WorkerMain = (require) => {
   const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
   const fs = require('node:fs') as typeof import('node:fs');
   const data = workerData as NamespaceWorkerData;

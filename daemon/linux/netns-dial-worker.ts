@@ -8,6 +8,9 @@
  * daemon's main thread and libuv pool never change namespace.
  */
 
+// Types only: erased from the compiled source, so the worker body still captures nothing.
+import type { CloseRequest, WorkerMain } from './request-worker.js';
+
 export interface NetnsDialWorkerData {
   koffiPath: string;
   libcPath: string;
@@ -29,14 +32,14 @@ export type DialReply =
   | { seq: number; ok: true; fd: number }
   | { seq: number; ok: false; syscall: string; errno: string; detail: string };
 
-export type WorkerMessage = DialRequest | { close: true };
+export type WorkerMessage = DialRequest | CloseRequest;
 
 /**
  * Each request: setns into the pod's netns, connect a TCP socket to 127.0.0.1:port (then [::1]:port when IPv4
  * is refused), setns back home and verify by inode. Loopback connects complete at once, so the blocking
  * connect() costs microseconds. A thread that cannot prove it is home exits, and a fresh one takes over.
  */
-export const netnsDialWorkerMain = (require: NodeRequire): void => {
+export const netnsDialWorkerMain: WorkerMain = (require) => {
   const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
   const fs = require('node:fs') as typeof import('node:fs');
   const data = workerData as NetnsDialWorkerData;
