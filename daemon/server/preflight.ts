@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import type { BerthConfig } from '../../config/types.js';
+import { readIfPresent } from '../fs/read-if-present.js';
 import type { Logger } from '../logging/logger.js';
 import type { NetworkPlugin } from '../network/network-plugin.js';
 import { missingRuntimeBinary, resolveRuntimeBinary } from '../oci/runtime-binary.js';
@@ -24,15 +25,6 @@ export interface PreflightProblem {
 
 const FILESYSTEMS = '/proc/filesystems';
 const MODULES_DIR = `/lib/modules/${release()}`;
-
-async function readIfPresent(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
 
 /**
  * overlayfs is usable when /proc/filesystems lists it (loaded or built in), or when the running kernel ships

@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultConfig } from '../../config/defaults.js';
 import { formatConfig } from '../../config/load.js';
+import { readIfPresent } from '../fs/read-if-present.js';
 
 /**
  * `berthd install` / `berthd uninstall`: the files a node needs around berthd. Install writes the unit always
@@ -65,15 +66,6 @@ export function renderCrictlConfig(socket: string): string {
   ].join('\n');
 }
 
-async function readOrUndefined(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
 async function put(path: string, text: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: DIR_MODE });
   await writeFile(path, text, { mode: FILE_MODE });
@@ -89,7 +81,7 @@ export async function install(target: InstallTarget): Promise<FileReport[]> {
   await put(unit, renderUnit(target));
   reports.push({ path: unit, outcome: 'written' });
 
-  if ((await readOrUndefined(config)) === undefined) {
+  if ((await readIfPresent(config)) === undefined) {
     await put(config, formatConfig(defaultConfig()));
     reports.push({ path: config, outcome: 'written' });
   } else {
@@ -97,7 +89,7 @@ export async function install(target: InstallTarget): Promise<FileReport[]> {
   }
 
   const wanted = renderCrictlConfig(target.socket);
-  const existing = await readOrUndefined(crictl);
+  const existing = await readIfPresent(crictl);
   if (existing === undefined || existing === wanted) {
     await put(crictl, wanted);
     reports.push({ path: crictl, outcome: 'written' });
@@ -109,7 +101,7 @@ export async function install(target: InstallTarget): Promise<FileReport[]> {
 }
 
 async function removeIf(path: string, ours: (text: string) => boolean): Promise<FileReport> {
-  const text = await readOrUndefined(path);
+  const text = await readIfPresent(path);
   if (text === undefined) return { path, outcome: 'absent' };
   if (!ours(text)) return { path, outcome: 'kept (modified)' };
   await rm(path);

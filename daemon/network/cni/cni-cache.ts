@@ -1,7 +1,8 @@
-import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
+import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { wrapError } from '../../errors/errors.js';
 import { TEMP_PREFIX, writeFileDurable } from '../../fs/atomic-file.js';
+import { readIfPresent } from '../../fs/read-if-present.js';
 import type { PodNetworkRef } from '../network-plugin.js';
 import { isObject, parseConfList, type CniConfList } from './cni-config.js';
 import { resultProblem, type CniResult } from './cni-result.js';
@@ -44,13 +45,8 @@ export class CniResultCache {
 
   async get(containerId: string, ifName: string): Promise<CniAttachment | undefined> {
     const path = this.path(containerId, ifName);
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
+    const text = await readIfPresent(path);
+    if (text === undefined) return undefined;
     try {
       const value: unknown = JSON.parse(text);
       if (!isObject(value) || value['format'] !== FORMAT || !isObject(value['runtimeConfig']) || !isPodRef(value['pod'], containerId)) {
