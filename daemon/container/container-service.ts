@@ -406,14 +406,14 @@ export class ContainerService {
 
   /**
    * After a daemon restart: reconnect to the shims of running and created containers and catch up on exits
-   * that happened while the daemon was down (the shim kept them in exit.json).
+   * that happened while the daemon was down (the shim kept them in exit.json). With `onlyUnknown` (the periodic
+   * collection), only the containers an earlier attempt could not reach get another chance.
    */
-  async recover(): Promise<void> {
+  async recover(onlyUnknown = false): Promise<void> {
     await Promise.all(
       this.d.store
         .list()
-        // An unknown container is one an earlier start could not reach; it gets another chance.
-        .filter((c) => c.state !== 'CONTAINER_EXITED')
+        .filter((c) => (onlyUnknown ? c.state === 'CONTAINER_UNKNOWN' : c.state !== 'CONTAINER_EXITED'))
         .map(async (c) => {
           try {
             await withTimeLimit(this.recoverOne(c), RECOVERY_LIMIT_MS, `the shim of container ${c.id}`);
