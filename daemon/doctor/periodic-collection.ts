@@ -16,7 +16,8 @@ export interface PeriodicCollection {
 
 /**
  * Every `intervalMs`, collects unreferenced content and snapshots (the image GC, which respects pull leases) and
- * the bundles, namespace pins and runtime containers no record names (creates under way are left alone). Runs
+ * the bundles, namespace pins and runtime containers no record names (creates under way are left alone), and
+ * retries the recovery of containers reported unknown. Runs
  * never overlap; a failed run is logged and the next one comes on time. intervalMs 0: never on its own.
  */
 export function startPeriodicCollection(d: DoctorDeps, intervalMs: number, logger: Logger): PeriodicCollection {
@@ -26,6 +27,8 @@ export function startPeriodicCollection(d: DoctorDeps, intervalMs: number, logge
       try {
         await d.images.collectGarbage();
         const found = await runDoctor(d, true, COLLECTED);
+        // A shim that hung at start (reported unknown) may answer by now.
+        for (const pods of (await d.namespaces()).values()) await pods.containers.recover(true);
         if (found.length > 0) logger.info({ removed: found.filter((f) => f.fixed).map((f) => `${f.kind} ${f.subject}`) }, 'periodic garbage collection');
       } catch (err) {
         logger.error({ err }, 'periodic garbage collection failed');

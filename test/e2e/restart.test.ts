@@ -22,7 +22,8 @@ describe('restart recovery', () => {
     registry = await startRegistry();
     busybox = await pushImage({ url: registry.url }, 'e2e/busybox', '1', await busyboxImage({ config: { Env: ['PATH=/bin'] } }));
     const pause = await pushImage({ url: registry.url }, 'e2e/pause', '1', await busyboxImage({ config: { Entrypoint: ['sleep', '2147483647'] } }));
-    daemon = await startBerthd({ config: { cri: { sandbox_image: pause.reference } } });
+    // A collection every second all along: it must never touch what the records name.
+    daemon = await startBerthd({ config: { cri: { sandbox_image: pause.reference }, images: { gc_interval: '1s' } } });
     await writeE2eCniConfig(daemon);
     await daemon.image.PullImage({ image: { image: busybox.reference } });
   });
@@ -182,6 +183,8 @@ describe('restart recovery', () => {
     } finally {
       process.kill(hungShim, 'SIGCONT');
     }
+    // The periodic collection tries the unknown container again: its shim answers now.
+    await waitFor('the hung container to be running again', async () => ((await containerState(hung)).status.state === 'CONTAINER_RUNNING' ? true : undefined), 10_000);
     // Repaired by hand, the record comes back on the next start.
     await writeFile(damagedFile, record);
     await daemon.restart();
