@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { BerthError } from '../errors/errors.js';
 
 /** The body of a worker thread; see namespace-worker.ts for why it is run from its source text. */
 export type WorkerMain = (require: NodeRequire) => void;
@@ -45,7 +46,9 @@ export class RequestWorker<Request extends object, Reply extends { seq: number }
       this.pending.clear();
     };
     this.worker.on('error', failAll);
-    this.worker.on('exit', (code) => failAll(new Error(`${label} thread exited (code ${code})`)));
+    this.worker.on('exit', (code) =>
+      failAll(new BerthError('Internal', `${label} thread exited (code ${code}) before answering; the next request starts a fresh one`)),
+    );
   }
 
   request(body: Request): Promise<Reply> {
