@@ -30,6 +30,7 @@ export async function openStreamingServer(
   logger: Logger,
   deps: { containers: ContainerService; sandboxes: SandboxService },
 ): Promise<StreamingServer> {
+  const log = logger.child({ component: 'streaming' });
   const dialer = new NetnsDialer();
   const dial: PortDialer = async (podId, port) => {
     const pod = deps.sandboxes.get(podId);
@@ -45,10 +46,10 @@ export async function openStreamingServer(
     tokenTtlMs: parseDuration(cri.stream_token_ttl) ?? 60_000,
     idleTimeoutMs: parseDuration(cri.stream_idle_timeout) ?? 0,
     creationTimeoutMs: STREAM_CREATION_TIMEOUT_MS,
-    runtime: new ShimProcesses(deps.containers),
+    runtime: new ShimProcesses(deps.containers, log),
     dial,
     release: () => dialer.close(),
-    logger: logger.child({ component: 'streaming' }),
+    logger: log,
   });
   logger.info({ url: server.url }, 'streaming server (exec, attach, port-forward) listening');
   return server;

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { connectShim, type ShimClient } from '../../shim/client.js';
+import { connectShim, isShimError, type ShimClient } from '../../shim/client.js';
 import type { ContainerService } from '../container/container-service.js';
 import { shimFailure } from '../container/shim-errors.js';
 import { failedPrecondition } from '../errors/errors.js';
+import type { Logger } from '../logging/logger.js';
 import type { OutputSink, RemoteCommandRequest, RemoteCommandRuntime, RunningProcess, TerminalSize } from './remote-command.js';
 
 /**
@@ -13,7 +14,10 @@ import type { OutputSink, RemoteCommandRequest, RemoteCommandRuntime, RunningPro
  * leaves no process.
  */
 export class ShimProcesses implements RemoteCommandRuntime {
-  constructor(private readonly containers: ContainerService) {}
+  constructor(
+    private readonly containers: ContainerService,
+    private readonly logger: Logger,
+  ) {}
 
   async start(request: RemoteCommandRequest, sink: OutputSink): Promise<RunningProcess> {
     const c = this.containers.get(request.containerId);
@@ -65,8 +69,12 @@ export class ShimProcesses implements RemoteCommandRuntime {
       release: () => {
         // The shim signals the process only while it has not reaped it, so a reused pid is never hit.
         const killed = exitedWith === undefined ? client.kill('SIGKILL', false, execId) : Promise.resolve();
-        // NotFound means it exited in the meantime, which is what the kill was for.
-        killed.catch(() => undefined).finally(() => client.close());
+        killed
+          .catch((err: unknown) => {
+            // NotFound: it exited in the meantime, which is what the kill was for. Anything else may leave it running.
+            if (!isShimError(err, 'NotFound')) this.logger.warn({ err, container: request.containerId, execId }, 'killing an exec whose client went away failed');
+          })
+          .finally(() => client.close());
       },
     };
   }
@@ -94,8 +102,10 @@ export class ShimProcesses implements RemoteCommandRuntime {
       resize: (size: TerminalSize) => (request.tty ? client.resize(size.width, size.height) : Promise.resolve()),
       exited: exitedNow,
       release: () => {
-        // Fails only when the container (and with it its stdin) is already gone.
-        closeOnce().catch(() => undefined).finally(() => client.close());
+        closeOnce()
+          // Expected only when the container (and with it its stdin) is already gone, so not worth more than debug.
+          .catch((err: unknown) => this.logger.debug({ err, container: request.containerId }, 'closing the stdin of an attached container failed'))
+          .finally(() => client.close());
       },
     };
   }
