@@ -1,6 +1,7 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectBerth } from '../../proto/berth-client.js';
 import type { ContainerStatus__Output } from '../../proto/gen/runtime/v1/ContainerStatus.js';
 import { busyboxImage, pushImage, type PushedImage } from '../fixtures/images.js';
 import { alive, leftovers, NOTHING_LEFT, processesUnder } from '../fixtures/leftovers.js';
@@ -41,6 +42,14 @@ describe('restart recovery', () => {
     const { status, info } = await daemon.runtime.PodSandboxStatus({ pod_sandbox_id: id, verbose: true });
     const verbose = JSON.parse(info['info'] ?? '{}') as { netNamespace: string; pid: number };
     return { state: status?.state, ip: status?.network?.ip, createdAt: status?.created_at, netns: verbose.netNamespace, infraPid: verbose.pid };
+  };
+  const doctor = async (fix: boolean) => {
+    const berth = connectBerth(daemon.socket);
+    try {
+      return (await berth.doctor.Check({ namespace: '', fix })).findings;
+    } finally {
+      berth.close();
+    }
   };
   const logNumbers = async (file: string): Promise<number[]> =>
     (await readFile(file, 'utf8'))
@@ -144,7 +153,7 @@ describe('restart recovery', () => {
     const pod = podConfig('broken');
     const podId = (await daemon.runtime.RunPodSandbox({ config: pod })).pod_sandbox_id;
     const run = (name: string) => runContainer(daemon.runtime, podId, pod, containerConfig(name, busybox.reference, ['sleep', '1000']));
-    const [healthy, hung, dead, damaged] = [await run('healthy'), await run('hung'), await run('dead'), await run('damaged')];
+    const [healthy, hung, dead, damaged, unreachable] = [await run('healthy'), await run('hung'), await run('dead'), await run('damaged'), await run('unreachable')];
     const pidOf = async (id: string) => (await containerState(id)).pid;
     const shimPid = async (id: string): Promise<number> => {
       // The shim is the container's parent (a child subreaper).
@@ -154,12 +163,16 @@ describe('restart recovery', () => {
     const hungShim = await shimPid(hung);
     const deadShim = await shimPid(dead);
     const deadPid = await pidOf(dead);
+    const unreachableShim = await shimPid(unreachable);
+    const unreachablePid = await pidOf(unreachable);
     const damagedFile = join(daemon.root, 'metadata', 'k8s.io', 'containers', `${damaged}.json`);
     const record = await readFile(damagedFile, 'utf8');
 
     await daemon.kill();
     process.kill(hungShim, 'SIGSTOP');
     process.kill(deadShim, 'SIGKILL');
+    // A shim that lives on without its socket: nobody can reach it any more.
+    await rm(join(daemon.state, 'k8s.io', unreachable, 'shim.sock'));
     await writeFile(damagedFile, record.slice(0, 40));
     try {
       const started = Date.now();
@@ -180,6 +193,12 @@ describe('restart recovery', () => {
       expect((await daemon.runtime.ListContainers({})).containers.map((c) => c.id)).not.toContain(damaged);
       expect(await alive(await pidOf(healthy))).toBe(true);
       expect(daemon.logs()).toContain(`${damaged}.json`);
+      // The unreachable shim's container is stopped with the runtime like the dead one's; the shim itself is
+      // for the doctor, which kills it.
+      expect((await containerState(unreachable)).status).toMatchObject({ state: 'CONTAINER_EXITED', exit_code: 255 });
+      await waitFor('the unreachable container to be gone', async () => ((await alive(unreachablePid)) ? undefined : true), 5000);
+      const found = await doctor(false);
+      expect(found.map((f) => `${f.kind} ${f.subject}`)).toEqual(expect.arrayContaining([`shim ${unreachableShim}`, `damaged-metadata ${damaged}`]));
     } finally {
       process.kill(hungShim, 'SIGCONT');
     }
@@ -190,6 +209,9 @@ describe('restart recovery', () => {
     await daemon.restart();
     expect((await containerState(damaged)).status.state).toBe('CONTAINER_RUNNING');
     expect((await containerState(hung)).status.state).toBe('CONTAINER_RUNNING');
+    // What is left for the doctor is the shim without a socket; --fix kills it.
+    expect((await doctor(true)).map((f) => `${f.kind} ${f.subject} ${f.fixed}`)).toEqual([`shim ${unreachableShim} true`]);
+    await waitFor('the unreachable shim to be killed', async () => ((await alive(unreachableShim)) ? undefined : true), 5000);
     await daemon.runtime.StopPodSandbox({ pod_sandbox_id: podId });
     await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: podId });
     expect(await leftovers(daemon, daemon.pid)).toEqual(NOTHING_LEFT);
