@@ -94,7 +94,7 @@ function checkCrossKeys(config: BerthConfig, source: string): void {
 }
 
 /** Applies an already-parsed TOML document on top of the built-in defaults. */
-export function configFromDocument(document: unknown, source: string): BerthConfig {
+function configFromDocument(document: unknown, source: string): BerthConfig {
   const config = overlay(CONFIG_SCHEMA, defaultConfig(), document, '', source) as BerthConfig;
   checkCrossKeys(config, source);
   return config;

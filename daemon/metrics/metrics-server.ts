@@ -9,7 +9,7 @@ export interface MetricsServer {
 }
 
 /** "127.0.0.1:9100", "[::1]:9100", ":9100" (all addresses). */
-export function splitHostPort(address: string): { host: string; port: number } {
+function splitHostPort(address: string): { host: string; port: number } {
   const at = address.lastIndexOf(':');
   const host = address.slice(0, at).replace(/^\[(.*)\]$/, '$1');
   return { host: host === '' ? '::' : host, port: Number(address.slice(at + 1)) };

@@ -53,7 +53,7 @@ export async function checkRuntimeBinaries(config: BerthConfig): Promise<Preflig
   return problems;
 }
 
-export async function checkNetwork(network: NetworkPlugin): Promise<PreflightProblem | undefined> {
+async function checkNetwork(network: NetworkPlugin): Promise<PreflightProblem | undefined> {
   const status = await network.status();
   return status.ready ? undefined : { check: 'network', blocksRuntime: false, message: status.message };
 }

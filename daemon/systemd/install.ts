@@ -52,7 +52,7 @@ const unitWord = (word: string): string => (/[\s"\\]/.test(word) ? `"${word.repl
 
 const unitTemplate = (): string => readFileSync(join(packageRoot(), 'systemd', 'berth.service'), 'utf8');
 
-export function renderUnit(target: Pick<InstallTarget, 'node' | 'main'>): string {
+function renderUnit(target: Pick<InstallTarget, 'node' | 'main'>): string {
   return unitTemplate().replace(/^ExecStart=.*$/m, `ExecStart=${unitWord(target.node)} ${unitWord(target.main)}`);
 }
 

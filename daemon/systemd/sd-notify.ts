@@ -44,7 +44,7 @@ export function unixAddress(path: string): Buffer {
 }
 
 /** Sends one notification datagram to `socketPath` (a path or "@abstract"). */
-export function sendNotification(socketPath: string, state: string): void {
+function sendNotification(socketPath: string, state: string): void {
   const libc = (bound ??= bind());
   const address = unixAddress(socketPath);
   const fd = check(libc.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), 'socket', 'AF_UNIX, SOCK_DGRAM');
