@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+import { readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { BerthConfig } from '../../config/types.js';
+import { bundlePaths } from '../../shim/protocol.js';
 import { isSnapshotError } from '../../snapshotter/errors.js';
 import type { SnapshotInfo, Snapshotter } from '../../snapshotter/snapshotter.js';
 import { dirEntries } from '../fs/dir-entries.js';
@@ -161,17 +162,45 @@ async function checkNamespace(config: BerthConfig, namespace: string, pods: PodS
   return out;
 }
 
-/** Shims whose socket lies in a bundle no record names, or whose socket is gone (nobody can reach them). */
+interface ShimOwner {
+  namespace: string;
+  id: string;
+  bundle: string;
+}
+
+/**
+ * Which bundle each shim serves: the shim.pid it wrote there at create (also right for a shim that started as a
+ * spare, whose command line names its spare socket), else the bundle its --socket lies in.
+ */
+async function shimOwners(namespaces: Map<string, PodServices>): Promise<Map<number, ShimOwner>> {
+  const owners = new Map<number, ShimOwner>();
+  for (const [namespace, pods] of namespaces) {
+    for (const id of await dirEntries(pods.upkeep.bundlesDir)) {
+      const bundle = path.join(pods.upkeep.bundlesDir, id);
+      const pid = Number((await readFile(bundlePaths(bundle).shimPid, 'utf8').catch(() => '')).trim());
+      if (pid > 0) owners.set(pid, { namespace, id, bundle });
+    }
+  }
+  return owners;
+}
+
+/** Shims serving a bundle no record names, or whose socket is gone (nobody can reach them). Idle spares are not. */
 async function checkShims(config: BerthConfig, namespaces: Map<string, PodServices>): Promise<Pending[]> {
   const known = new Map([...namespaces].map(([ns, pods]) => [ns, idsOf(pods).known]));
+  const byPid = await shimOwners(namespaces);
   const out: Pending[] = [];
   for (const shim of await shimProcesses()) {
-    const rel = path.relative(config.state, shim.socket).split(path.sep);
-    if (rel.length !== 3 || rel[2] !== 'shim.sock') continue;
-    const [namespace, id] = rel as [string, string];
+    let owner = byPid.get(shim.pid);
+    if (owner === undefined) {
+      const rel = path.relative(config.state, shim.socket).split(path.sep);
+      if (rel.length !== 3 || rel[2] !== 'shim.sock') continue;
+      owner = { namespace: rel[0]!, id: rel[1]!, bundle: path.dirname(shim.socket) };
+    }
+    const { namespace, id, bundle } = owner;
+    const socket = bundlePaths(bundle).socket;
     const owned = known.get(namespace)?.has(id) === true;
-    if (owned && existsSync(shim.socket)) continue;
-    const why = owned ? `its socket ${shim.socket} is gone, so berthd cannot reach it` : `its bundle ${path.dirname(shim.socket)} has no record`;
+    if (owned && existsSync(socket)) continue;
+    const why = owned ? `its socket ${socket} is gone, so berthd cannot reach it` : `its bundle ${bundle} has no record`;
     out.push({
       kind: 'shim',
       namespace,
