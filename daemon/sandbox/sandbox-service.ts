@@ -58,6 +58,9 @@ const nowNs = (): string => (BigInt(Date.now()) * 1_000_000n).toString();
  * plugins are the slow part.
  */
 export class SandboxService {
+  /** Pods under StopPodSandbox/RemovePodSandbox: their infra container's exit is the stop's doing, not news. */
+  private readonly stopping = new Set<string>();
+
   constructor(private readonly d: SandboxServiceDeps) {}
 
   get(idOrPrefix: string): SandboxRecord {
@@ -165,21 +168,27 @@ export class SandboxService {
     const sandbox = this.d.store.find(idOrPrefix);
     if (sandbox === undefined) return;
     await this.d.store.withLock(sandbox.id, async () => {
-      await this.d.containers.stopAll(sandbox.id);
-      const current = this.d.store.get(sandbox.id);
-      if (current.infra) await this.stopInfra(current);
-      if (!current.hostNetwork) await this.d.network.tearDown(this.networkRef(current));
-      if (current.shm) unmount(current.shm);
-      // The infra container's exit (handleInfraExit) may have marked it meanwhile; report the change once.
-      let stopped = false;
-      if (current.state !== 'SANDBOX_NOTREADY' || current.ips.length > 0) {
-        await this.d.store.update(sandbox.id, (r) => {
-          stopped = r.state === 'SANDBOX_READY';
-          r.state = 'SANDBOX_NOTREADY';
-          r.ips = [];
-        });
+      // Until the record says NOTREADY below, so an exit event that comes late is ignored too.
+      this.stopping.add(sandbox.id);
+      try {
+        await this.d.containers.stopAll(sandbox.id);
+        const current = this.d.store.get(sandbox.id);
+        if (current.infra) await this.stopInfra(current);
+        if (!current.hostNetwork) await this.d.network.tearDown(this.networkRef(current));
+        if (current.shm) unmount(current.shm);
+        // An infra container that died before this stop (handleInfraExit) already marked it; report the change once.
+        let stopped = false;
+        if (current.state !== 'SANDBOX_NOTREADY' || current.ips.length > 0) {
+          await this.d.store.update(sandbox.id, (r) => {
+            stopped = r.state === 'SANDBOX_READY';
+            r.state = 'SANDBOX_NOTREADY';
+            r.ips = [];
+          });
+        }
+        if (stopped) this.d.lifecycle('stopped', sandbox.id, sandbox.id);
+      } finally {
+        this.stopping.delete(sandbox.id);
       }
-      if (stopped) this.d.lifecycle('stopped', sandbox.id, sandbox.id);
     });
   }
 
@@ -225,7 +234,7 @@ export class SandboxService {
   /** The infra container ended (killed, or its PID namespace died): the pod is no longer ready. */
   async handleInfraExit(id: string, exit: ExitStatus): Promise<void> {
     const sandbox = this.d.store.find(id);
-    if (sandbox?.infra === undefined || sandbox.id !== id || sandbox.state === 'SANDBOX_NOTREADY') return;
+    if (sandbox?.infra === undefined || sandbox.id !== id || sandbox.state === 'SANDBOX_NOTREADY' || this.stopping.has(id)) return;
     this.d.logger.warn({ sandbox: id, exit }, 'infra container of a shared-PID pod exited; pod is not ready');
     let stopped = false;
     await this.d.store.update(id, (r) => {

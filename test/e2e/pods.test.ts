@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busyboxImage, pushImage, type PushedImage } from '../fixtures/images.js';
-import { containerConfig, cleanupPods, E2E_SUBNET, podConfig, runContainer, writeE2eCniConfig } from '../fixtures/pods.js';
+import { containerConfig, cleanupPods, E2E_SUBNET, podConfig, runContainer, waitFor, writeE2eCniConfig } from '../fixtures/pods.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
 import { rejectionOf } from '../fixtures/rejection.js';
 import { startBerthd, type BerthdHandle } from '../harness/berthd.js';
@@ -129,6 +129,26 @@ describe('CRI pod sandboxes', () => {
     expect(ps.stdout.toString()).toContain('sleep 1111');
     expect(ps.stdout.toString()).toContain('sleep 2147483647');
     await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: id });
+  });
+
+  it('marks a shared-PID pod not ready when its infra container dies, and logs no warning when a stop kills it', async () => {
+    const sharedPod = (name: string) => podConfig(name, {
+      linux: { cgroup_parent: '/berth-e2e', security_context: { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' } } },
+    });
+    const infraExit = (id: string) => daemon.logs().split('\n').filter((l) => l.includes(id) && l.includes('infra container of a shared-PID pod exited'));
+    const { pod_sandbox_id: stopped } = await daemon.runtime.RunPodSandbox({ config: sharedPod('infra-stopped') });
+    await daemon.runtime.StopPodSandbox({ pod_sandbox_id: stopped });
+    // The exit event may come after StopPodSandbox answers.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(infraExit(stopped)).toEqual([]);
+
+    const { pod_sandbox_id: killed } = await daemon.runtime.RunPodSandbox({ config: sharedPod('infra-killed') });
+    const { info } = await daemon.runtime.PodSandboxStatus({ pod_sandbox_id: killed, verbose: true });
+    process.kill(JSON.parse(info['info']!).pid as number, 'SIGKILL');
+    await waitFor('the pod to be not ready', async () => ((await daemon.runtime.PodSandboxStatus({ pod_sandbox_id: killed })).status?.state === 'SANDBOX_NOTREADY' ? true : undefined));
+    expect(infraExit(killed)).toHaveLength(1);
+    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: stopped });
+    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: killed });
   });
 
   it('applies pod sysctls in the pod namespaces and runs pods under another configured runtime handler', async () => {
