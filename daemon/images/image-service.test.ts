@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { gunzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyLayer } from '../../snapshotter/apply-layer.js';
+import { SnapshotError } from '../../snapshotter/errors.js';
 import { OverlaySnapshotter } from '../../snapshotter/overlay-snapshotter.js';
 import { buildTar, type TarEntry } from '../../test/fixtures/layer-tar.js';
 import { LocalContentStore } from '../content/local-content-store.js';
@@ -66,7 +67,8 @@ class FakeRegistry implements RegistryClient {
       yield body.subarray(0, 16);
       await gate;
       if (stall.has(desc.digest)) await new Promise((_, reject) => opts.signal?.addEventListener('abort', () => reject(opts.signal?.reason)));
-      yield body.subarray(16);
+      // In network-sized pieces, so that a consumer that stops reading holds the download back, as a socket would.
+      for (let at = 16; at < body.length; at += 64 * 1024) yield body.subarray(at, at + 64 * 1024);
     }
     return Readable.from(chunks());
   }
@@ -280,6 +282,17 @@ describe('ImageService pull, continued', () => {
     const err = await images.pull('k8s.io', 'registry.test/garbage:1').catch((e: unknown) => e);
     expect(isBerthError(err, 'DataLoss')).toBe(true);
     expect(await snapshotter.list()).toEqual([]);
+  });
+
+  it('fails promptly when a layer that streams from its download cannot be unpacked at all', async () => {
+    const img = await pushImage(reg, [[{ name: 'big', content: randomBytes(8 << 20) }]]);
+    tag(reg, 'registry.test/noprepare:1', img.manifest);
+    const images = await openService();
+    snapshotter.prepare = () => Promise.reject(new SnapshotError('FailedPrecondition', 'no room for a snapshot'));
+    const err = await images.pull('k8s.io', 'registry.test/noprepare:1').catch((e: unknown) => e);
+    expect(isBerthError(err, 'FailedPrecondition')).toBe(true);
+    // The download was not left waiting for an unpack that never read it.
+    expect(await content.info(img.layers[0]?.digest as Digest)).toBeDefined();
   });
 
   it('fails a pull whose download stalls for the progress timeout', async () => {

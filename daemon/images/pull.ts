@@ -170,6 +170,7 @@ export class Puller {
         const tap = taps[i - first] as LayerTap;
         const layer = await tap.claim(downloaded);
         if (layer === undefined) await downloaded;
+        let failed: { err: unknown } | undefined;
         try {
           await this.unpacker.unpack({
             imageName: name,
@@ -181,12 +182,16 @@ export class Puller {
             ...(layer !== undefined ? { streaming: { layer, verified: downloaded } } : {}),
           });
         } catch (err) {
+          failed = { err };
+        }
+        // What the unpack did not read of the download (it failed before reading, or another pull had unpacked the
+        // chain meanwhile) is discarded, so that the download never waits for it.
+        tap.release();
+        if (failed !== undefined) {
           // Bytes that did not download right (a wrong digest, a broken-off stream) are reported as that, not as
           // whatever unpacking them made of it.
           if (layer !== undefined) await downloaded;
-          throw err;
-        } finally {
-          tap.release();
+          throw failed.err;
         }
         faultPoint('pull-image:after-layer');
       }
