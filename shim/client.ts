@@ -57,6 +57,11 @@ export class ShimClient {
     socket.on('close', () => this.handleClose());
   }
 
+  /** Whether the connection has closed (the shim exited or was killed). */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   /** Connects to a shim socket and says hello. Fails with ShimError('Unavailable') if nobody listens. */
   static async connect(socketPath: string): Promise<ShimClient> {
     const socket = await withShortSocketPath(socketPath, (usable) =>
@@ -407,6 +412,8 @@ export class SpareShims {
   /** A connected spare; waits for one to start if the pool is empty. */
   async take(): Promise<ShimClient> {
     if (this.closed) throw new ShimError('FailedPrecondition', `the spare shim pool in ${this.dir} is closed`);
+    // A spare killed while it waited is dropped: its create would fail the container for nothing.
+    for (let c = this.ready[0]; c?.isClosed === true; c = this.ready[0]) this.ready.shift();
     if (this.ready.length === 0) await (this.filling ?? this.fill());
     const c = this.ready.shift() ?? await this.spawnOne();
     this.refill();

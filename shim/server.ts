@@ -231,6 +231,8 @@ export class ShimServer {
     if (path.resolve(this.socketPath) !== path.resolve(paths.socket)) {
       fs.renameSync(this.socketPath, paths.socket);
       this.socketPath = paths.socket;
+      // Its argv still names the spare socket; working in the bundle tells ps and the doctor whose shim it is.
+      process.chdir(params.bundle);
       // Its own log moves too, to where the daemon looks for it.
       const log = fs.openSync(paths.shimLog, 'a', 0o640);
       try {

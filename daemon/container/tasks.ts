@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { RuntimeHandlerConfig } from '../../config/types.js';
-import { connectShim, isShimError, readExitStatus, startShim, type ExitStatus, type ShimClient } from '../../shim/client.js';
+import { connectShim, isShimError, readExitStatus, startShim, type ExitStatus, type ShimClient, type SpareShims } from '../../shim/client.js';
 import { bundlePaths } from '../../shim/protocol.js';
 import { BerthError } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
@@ -37,7 +37,14 @@ export class Tasks {
       onGone: (id: string) => void;
     },
     private readonly logger: Logger,
+    /** Pre-started shims a create takes instead of waiting for node to boot one; none starts each shim anew. */
+    private readonly spares?: SpareShims,
   ) {}
+
+  /** Shims this daemon holds a connection to (one per created or running container, infra ones included). */
+  count(): number {
+    return this.clients.size;
+  }
 
   /** Starts the shim and runs `runc create`; the container is then created, not started. */
   async create(spec: TaskSpec): Promise<number> {
@@ -53,6 +60,7 @@ export class Tasks {
         logPath: spec.logPath,
         stdin: spec.stdin,
         tty: spec.tty,
+        ...(this.spares ? { spares: this.spares } : {}),
       });
     } catch (err) {
       // The bundle, and the shim's log in it, is removed after a failed create: keep the log's end in the error.

@@ -1,4 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
+import path from 'node:path';
 import { execa } from 'execa';
 
 /**
@@ -26,7 +27,10 @@ export async function mountPoints(dirs: string[]): Promise<string[]> {
 
 export interface ShimProcess {
   pid: number;
-  /** The --socket the shim was started with (for a container: <bundle>/shim.sock). */
+  /**
+   * For a container: <bundle>/shim.sock. A shim started as a spare (<state>/spares/spare-*.sock) keeps that
+   * --socket in argv after it takes a container; it then works in its bundle (cwd), which names the socket.
+   */
   socket: string;
 }
 
@@ -51,7 +55,10 @@ export async function shimProcesses(): Promise<ShimProcess[]> {
       continue;
     }
     const socket = shimSocketOf(cmdline);
-    if (socket !== undefined) found.push({ pid: Number(entry), socket });
+    if (socket === undefined) continue;
+    const spare = path.basename(path.dirname(socket)) === 'spares';
+    const cwd = spare ? await readlink(`/proc/${entry}/cwd`).catch(() => '/') : '/';
+    found.push({ pid: Number(entry), socket: cwd === '/' ? socket : path.join(cwd, 'shim.sock') });
   }
   return found;
 }

@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { BerthConfig } from '../../config/types.js';
+import { SpareShims } from '../../shim/client.js';
 import type { Snapshotter } from '../../snapshotter/snapshotter.js';
 import { invalidArgument } from '../errors/errors.js';
 import type { EventBus } from '../events/event-bus.js';
@@ -10,8 +11,13 @@ import type { Logger } from '../logging/logger.js';
 import type { NetworkPlugin } from '../network/network-plugin.js';
 import { openPodServices, type PodServices } from '../sandbox/open.js';
 
-/** Names that are directories of their own under <state> (runc roots, CRI pins), so no namespace may take them. */
-const RESERVED = new Set(['runc', 'netns', 'ns', 'pins']);
+/** Names that are directories of their own under <state> (runc roots, CRI pins, spare shims), so no namespace may take them. */
+const RESERVED = new Set(['runc', 'netns', 'ns', 'pins', 'spares']);
+/**
+ * Shims kept started ahead of need, shared by all namespaces: a container's create then skips node's start-up
+ * of its shim (50-200 ms here). One covers pods started one after another; each costs an idle shim's memory.
+ */
+const SPARE_SHIMS = 1;
 
 interface Deps {
   images: ImageService;
@@ -35,14 +41,20 @@ export class PodNamespaces {
   private constructor(
     private readonly config: BerthConfig,
     private readonly logger: Logger,
-    private readonly deps: Deps,
+    private readonly deps: Deps & { spares: SpareShims },
   ) {
     // An image is in use while a container of any namespace runs on it.
     deps.images.setChainUsage({ isChainInUse: (chainID) => this.loaded().some((p) => p.containers.isChainInUse(chainID)) });
   }
 
   static async open(config: BerthConfig, logger: Logger, deps: Deps): Promise<PodNamespaces> {
-    const namespaces = new PodNamespaces(config, logger, deps);
+    const log = logger.child({ component: 'spare-shims' });
+    // Spares a killed daemon left are adopted; they carry no container, so no recovery waits on them.
+    const spares = await SpareShims.open(path.join(config.state, 'spares'), {
+      size: SPARE_SHIMS,
+      onRefillError: (err) => log.warn({ err }, 'starting a spare shim failed; the next container starts its own'),
+    });
+    const namespaces = new PodNamespaces(config, logger, { ...deps, spares });
     namespaces.criServices = await namespaces.get(CRI_NAMESPACE);
     for (const name of await namespaces.onDisk()) {
       if (name === CRI_NAMESPACE) continue;
@@ -50,6 +62,11 @@ export class PodNamespaces {
       if (records.includes('containers') || records.includes('sandboxes')) await namespaces.get(name);
     }
     return namespaces;
+  }
+
+  /** Shuts the unused spare shims down (at a clean stop; after a crash the next daemon adopts them). */
+  close(): Promise<void> {
+    return this.deps.spares.close();
   }
 
   /** The CRI's namespace, opened at start. */

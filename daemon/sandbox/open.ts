@@ -1,6 +1,7 @@
 import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { BerthConfig } from '../../config/types.js';
+import type { SpareShims } from '../../shim/client.js';
 import type { Snapshotter } from '../../snapshotter/snapshotter.js';
 import { ContainerService } from '../container/container-service.js';
 import type { ContainerRecord } from '../container/container.js';
@@ -65,7 +66,7 @@ export async function openPodServices(
   config: BerthConfig,
   namespace: string,
   logger: Logger,
-  deps: { images: ImageService; snapshotter: Snapshotter; network: NetworkPlugin; events: EventBus },
+  deps: { images: ImageService; snapshotter: Snapshotter; network: NetworkPlugin; events: EventBus; spares?: SpareShims },
 ): Promise<PodServices> {
   const log = logger.child({ component: 'pods', namespace });
   const warn = (detail: { file: string; err: unknown }, msg: string): void => log.warn(detail, msg);
@@ -92,7 +93,7 @@ export async function openPodServices(
       sandbox: sandboxStore.find(sandboxId),
       containers: containerStore.list().filter((c) => c.sandboxId === sandboxId),
     });
-  const tasks = new Tasks(namespace, path.join(config.state, 'runc', namespace), events, log);
+  const tasks = new Tasks(namespace, path.join(config.state, 'runc', namespace), events, log, deps.spares);
   const common = { config, namespace, lifecycle, logger: log, images: deps.images, snapshotter: deps.snapshotter, tasks, specHost };
   const containers = new ContainerService({ ...common, store: containerStore, sandboxes: sandboxStore });
   const pins = new NamespacePins(pinsDir(config, namespace));

@@ -84,6 +84,7 @@ export async function startDaemon(config: BerthConfig, configSource: string, log
     } catch (err) {
       await server.close();
       await ctx?.streaming.close();
+      await ctx?.namespaces.close();
       throw err;
     }
     // Closures below need a binding that stays narrowed.
@@ -103,6 +104,7 @@ export async function startDaemon(config: BerthConfig, configSource: string, log
         await server.close();
         // After the RPCs: no new URLs; open sessions end and release their execs.
         await running.streaming.close();
+        await running.namespaces.close();
         running.images.close();
         await endpoint.close();
         metrics.close();

@@ -228,9 +228,30 @@ export async function startBerthd(options: StartOptions = {}): Promise<BerthdHan
     logs,
     cleanup: async () => {
       await halt('SIGTERM');
+      // A daemon stopped cleanly shuts its spare shims down; one killed leaves them for its successor to adopt.
+      killSpareShims(join(config.state as string, 'spares'));
       if (process.env['BERTH_KEEP_TEST_DIRS'] !== '1') await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** SIGKILLs the idle spare shims listening in `dir` (a taken one has moved its socket into a bundle). */
+function killSpareShims(dir: string): void {
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // ended between readdir and read
+    }
+    const socket = argv[argv.indexOf('--socket') + 1];
+    if (!argv.includes('--socket') || socket?.startsWith(`${dir}/spare-`) !== true || !existsSync(socket)) continue;
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+  }
 }
 
 export interface CommandResult {
