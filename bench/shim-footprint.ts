@@ -3,12 +3,12 @@
  * /proc/<pid>/smaps_rollup) of N shims running side by side, against N idle bare node processes. Side by side
  * matters: node's text pages are shared, and PSS splits them among the processes mapping them, as on a node
  * running many containers. Run as root after `npm run build`:
- *   node dist/bench/shim-footprint.js [count]
+ *   node dist/bench/shim-footprint.js [count] [extra node flags for one more CommonJS variant]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { SHIM_NODE_FLAGS, ShimClient, spawnShim } from '../shim/client.js';
+import { defaultShimPath, SHIM_NODE_FLAGS, ShimClient, spawnShim } from '../shim/client.js';
 import { removeParentCgroup, writeBusyboxBundle } from '../test/fixtures/busybox-bundle.js';
 
 const count = Number(process.argv[2] ?? 10);
@@ -53,14 +53,14 @@ interface ShimRun { startMs: number; idle: Sample; busy: Sample }
  * `count` shims: spawn-to-ready time, memory when idle (spare, no container), then memory after each ran a
  * container that logged 32 MiB and served an exec with 1 MiB of output and a stats call.
  */
-async function shims(dir: string, flags: readonly string[]): Promise<ShimRun> {
+async function shims(dir: string, flags: readonly string[], shimPath: string): Promise<ShimRun> {
   const pids: number[] = [];
   const startMs: number[] = [];
   const clients: ShimClient[] = [];
   for (let i = 0; i < count; i++) {
     const socket = path.join(dir, `spare-${i}.sock`);
     const t0 = process.hrtime.bigint();
-    pids.push(await spawnShim({ socket, logFile: null, nodeFlags: flags }));
+    pids.push(await spawnShim({ socket, logFile: null, nodeFlags: flags, shimPath }));
     startMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
     clients.push(await ShimClient.connect(socket));
   }
@@ -90,16 +90,22 @@ async function shims(dir: string, flags: readonly string[]): Promise<ShimRun> {
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync('/var/tmp/berth-shim-footprint-');
   try {
-    const variants: Array<[string, readonly string[]]> = [
-      ['no flags', []],
-      ['--max-semi-space-size=1', ['--max-semi-space-size=1']],
-      [`SHIM_NODE_FLAGS (${SHIM_NODE_FLAGS.join(' ')})`, SHIM_NODE_FLAGS],
+    // The ESM build (dist/shim) beside the CommonJS one berthd starts (dist/shim-cjs), with and without flags.
+    const esm = path.join(path.dirname(defaultShimPath()), '..', 'shim', 'main.js');
+    const extra = process.argv.slice(3);
+    const variants: Array<[string, readonly string[], string]> = [
+      ['ESM, no flags', [], esm],
+      ['ESM, SHIM_NODE_FLAGS', SHIM_NODE_FLAGS, esm],
+      ['CommonJS, no flags', [], defaultShimPath()],
+      [`CommonJS, SHIM_NODE_FLAGS (${SHIM_NODE_FLAGS.join(' ')})`, SHIM_NODE_FLAGS, defaultShimPath()],
+      // More flags to try: `node dist/bench/shim-footprint.js 10 --jitless`.
+      ...(extra.length > 0 ? [[`CommonJS, SHIM_NODE_FLAGS ${extra.join(' ')}`, [...SHIM_NODE_FLAGS, ...extra], defaultShimPath()] as [string, readonly string[], string]] : []),
     ];
     console.log(`${count} processes side by side, medians; PSS / USS in MiB`);
     const bare = await bareNodes();
     console.log(`bare node -e 'setInterval(()=>{},1e9)': ${MiB(bare.pss)} / ${MiB(bare.uss)}`);
-    for (const [name, flags] of variants) {
-      const r = await shims(fs.mkdtempSync(path.join(dir, 'v-')), flags);
+    for (const [name, flags, shimPath] of variants) {
+      const r = await shims(fs.mkdtempSync(path.join(dir, 'v-')), flags, shimPath);
       console.log(`shim, ${name}: start ${r.startMs.toFixed(0)} ms; idle ${MiB(r.idle.pss)} / ${MiB(r.idle.uss)} ` +
         `(USS +${MiB(r.idle.uss - bare.uss)} over bare); after logs+exec ${MiB(r.busy.pss)} / ${MiB(r.busy.uss)}`);
     }

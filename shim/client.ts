@@ -244,7 +244,7 @@ export interface SpawnShimOptions {
   socket: string;
   /** The shim's own stdout/stderr; null sends them to /dev/null. */
   logFile: string | null;
-  /** dist/shim/main.js; defaults to the one beside this module. */
+  /** The shim's main script; defaults to dist/shim-cjs/main.js (the CommonJS build). */
   shimPath?: string;
   /** The node binary; defaults to the daemon's own. */
   nodePath?: string;
@@ -284,7 +284,8 @@ export const SHIM_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '-
 
 export function defaultShimPath(): string {
   const here = fileURLToPath(import.meta.url);
-  return here.endsWith('.ts') ? fileURLToPath(new URL('../dist/shim/main.js', import.meta.url)) : fileURLToPath(new URL('./main.js', import.meta.url));
+  // The CommonJS build (shim/tsconfig.cjs.json): node then starts the shim without its ESM loader.
+  return fileURLToPath(new URL(here.endsWith('.ts') ? '../dist/shim-cjs/main.js' : '../shim-cjs/main.js', import.meta.url));
 }
 
 /**

@@ -2,19 +2,16 @@
  * The few libc calls Node does not expose, through koffi. koffi (a native module) is loaded on first use and
  * each function is declared only when first called, so the shim pays for exactly what it uses.
  */
-import { createRequire } from 'node:module';
+import koffiDefault from 'koffi';
 
-type KoffiModule = typeof import('koffi');
+type KoffiModule = typeof koffiDefault;
 type LibcFn = (...args: unknown[]) => number;
 
-let koffiModule: KoffiModule | undefined;
 let libc: ReturnType<KoffiModule['load']> | undefined;
 const declared = new Map<string, LibcFn>();
 
 function koffi(): KoffiModule {
-  // require() keeps the load synchronous: the SIGCHLD handler cannot await.
-  koffiModule ??= createRequire(import.meta.url)('koffi') as KoffiModule;
-  return koffiModule;
+  return koffiDefault;
 }
 
 function fn(signature: string): LibcFn {

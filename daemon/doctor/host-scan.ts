@@ -37,7 +37,8 @@ export interface ShimProcess {
 /** The `--socket` of a berth-shim command line (NUL-separated argv), or undefined for any other process. */
 export function shimSocketOf(cmdline: string): string | undefined {
   const argv = cmdline.split('\0');
-  if (!argv.some((arg) => /(^|\/)shim\/main\.js$/.test(arg))) return undefined;
+  // dist/shim-cjs/main.js is the build berthd starts; dist/shim/main.js the ESM one tests may start.
+  if (!argv.some((arg) => /(^|\/)shim(-cjs)?\/main\.js$/.test(arg))) return undefined;
   const at = argv.indexOf('--socket');
   return at >= 0 ? argv[at + 1] : undefined;
 }
