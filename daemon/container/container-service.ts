@@ -12,11 +12,12 @@ import { withTimeLimit } from '../errors/time-limit.js';
 import { faultPoint } from '../faults/fault-point.js';
 import { RECOVERY_LIMIT_MS } from '../sandbox/restart.js';
 import type { Logger } from '../logging/logger.js';
+import { requireRuntimeBinary } from '../oci/runtime-binary.js';
 import { buildContainerSpec, type SpecHost } from '../oci/spec/container-spec.js';
 import { namespaceModes } from '../oci/spec/cri-input.js';
 import { linuxResources } from '../oci/spec/resources.js';
 import type { RuntimeSpec } from '../oci/spec/runtime-spec.js';
-import { runtimeFor } from '../sandbox/runtime-handler.js';
+import { handlerName, runtimeFor } from '../sandbox/runtime-handler.js';
 import { podNamespaces, type SandboxRecord } from '../sandbox/sandbox.js';
 import { fingerprint, type RecordStore } from '../store/record-store.js';
 import { destroyBundle, mountBundleRootfs, writeBundleSpec } from './bundle.js';
@@ -113,6 +114,7 @@ export class ContainerService {
     const image = await this.d.images.get(this.d.namespace, imageName);
     if (image === undefined) throw notFound(`image ${imageName} not found in namespace ${this.d.namespace}; pull it first (crictl pull ${imageName})`);
     const runtime = runtimeFor(this.d.config, sandbox.runtimeHandler);
+    await requireRuntimeBinary(handlerName(this.d.config, sandbox.runtimeHandler), runtime);
     const bundle = path.join(this.d.config.state, this.d.namespace, id);
     const log = this.d.logger.child({ container: id, sandbox: sandbox.id, name: config.metadata!.name });
     try {

@@ -10,7 +10,7 @@ const SYSTEMD_CGROUP_FLAG = '--systemd-cgroup';
  * specs' `slice:prefix:name` cgroup paths mean nothing to a runtime driving cgroupfs.
  */
 export function runtimeFor(config: BerthConfig, handler: string): RuntimeHandlerConfig {
-  const name = handler === '' ? config.cri.default_runtime : handler;
+  const name = handlerName(config, handler);
   const runtime = config.cri.runtimes[name];
   if (runtime === undefined) {
     const known = Object.keys(config.cri.runtimes).map((k) => `"${k}"`).join(', ');
@@ -20,4 +20,9 @@ export function runtimeFor(config: BerthConfig, handler: string): RuntimeHandler
     return { ...runtime, args: [...runtime.args, SYSTEMD_CGROUP_FLAG] };
   }
   return runtime;
+}
+
+/** The [cri.runtimes] key a CRI runtime handler name stands for ("" is [cri] default_runtime). */
+export function handlerName(config: BerthConfig, handler: string): string {
+  return handler === '' ? config.cri.default_runtime : handler;
 }

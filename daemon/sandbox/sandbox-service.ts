@@ -17,13 +17,14 @@ import { NamespacePins, type NamespaceKind } from '../linux/namespace-pins.js';
 import type { Logger } from '../logging/logger.js';
 import type { NetworkPlugin, PodNetworkRef, PortProtocol } from '../network/network-plugin.js';
 import type { SpecHost } from '../oci/spec/container-spec.js';
+import { requireRuntimeBinary } from '../oci/runtime-binary.js';
 import { cgroupsPath } from '../oci/spec/cgroups-path.js';
 import { namespaceModes, podSharesPid } from '../oci/spec/cri-input.js';
 import { buildSandboxSpec } from '../oci/spec/sandbox-spec.js';
 import { fingerprint, type RecordStore } from '../store/record-store.js';
 import type { ImageSource } from '../container/image-source.js';
 import { mountSandboxShm, writeSandboxFiles } from './sandbox-files.js';
-import { runtimeFor } from './runtime-handler.js';
+import { handlerName, runtimeFor } from './runtime-handler.js';
 import { podHostname, podNamespaces, sandboxName, type SandboxRecord } from './sandbox.js';
 
 /** What the sandbox service needs from the container service: the pod's containers, stopped or gone. */
@@ -77,7 +78,8 @@ export class SandboxService {
       throw invalidArgument('pod sandbox config needs metadata with name, namespace and uid');
     }
     const runtime = runtimeFor(this.d.config, handler);
-    // Refused before anything is made: containers of this pod would all fail on it.
+    // Refused before anything is made (a missing runtime binary too): containers of this pod would all fail on it.
+    await requireRuntimeBinary(handlerName(this.d.config, handler), runtime);
     cgroupsPath(this.d.specHost.cgroupDriver, config.linux?.cgroup_parent ?? '', 'pod');
     const { record, existing } = await this.d.store.create(sandboxName(config), fingerprint({ config, handler }), (id) => this.create(id, config, handler, runtime));
     if (!existing) {

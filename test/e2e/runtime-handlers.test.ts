@@ -46,7 +46,7 @@ describe('runtime handlers', () => {
     boundControllers = await bindUnifiedControllersToV1();
     registry = await startRegistry();
     busybox = await pushImage({ url: registry.url }, 'e2e/busybox', '1', await busyboxImage());
-    daemon = await startBerthd({ config: { cri: { runtimes: { runc: { path: 'runc', args: [] }, crun: { path: 'crun', args: [] } } } } });
+    daemon = await startBerthd({ config: { cri: { runtimes: { runc: { path: 'runc', args: [] }, crun: { path: 'crun', args: [] }, gone: { path: '/nonexistent/gone-runc', args: [] } } } } });
     await writeE2eCniConfig(daemon);
     await daemon.image.PullImage({ image: { image: busybox.reference } });
   });
@@ -63,7 +63,7 @@ describe('runtime handlers', () => {
 
   it('lists the configured handlers in Status', async () => {
     const { runtime_handlers } = await daemon.runtime.Status({ verbose: false });
-    expect(runtime_handlers.map((h) => h.name)).toEqual(['', 'runc', 'crun']);
+    expect(runtime_handlers.map((h) => h.name)).toEqual(['', 'runc', 'crun', 'gone']);
   });
 
   it('runs a RuntimeClass crun pod with crun and reports the handler', async () => {
@@ -95,7 +95,15 @@ describe('runtime handlers', () => {
   it('refuses an unknown handler with InvalidArgument naming the configured ones', async () => {
     const err = (await rejectionOf(daemon.runtime.RunPodSandbox({ config: podConfig('nope'), runtime_handler: 'kata' }))) as ServiceError;
     expect(err.code).toBe(GrpcStatus.INVALID_ARGUMENT);
-    expect(err.details).toBe('runtime handler "kata" is not configured; use "" or one of "runc", "crun" ([cri.runtimes] in berth\'s config)');
+    expect(err.details).toBe('runtime handler "kata" is not configured; use "" or one of "runc", "crun", "gone" ([cri.runtimes] in berth\'s config)');
     expect((await daemon.runtime.ListPodSandbox({})).items.filter((p) => p.metadata?.name === 'nope')).toEqual([]);
+  });
+
+  it('refuses a handler whose runtime binary is missing with FailedPrecondition naming the config key', async () => {
+    const err = (await rejectionOf(daemon.runtime.RunPodSandbox({ config: podConfig('gone'), runtime_handler: 'gone' }))) as ServiceError;
+    expect(err.code).toBe(GrpcStatus.FAILED_PRECONDITION);
+    expect(err.details).toContain('/nonexistent/gone-runc does not exist or is not executable');
+    expect(err.details).toContain('[cri.runtimes.gone] path');
+    expect((await daemon.runtime.ListPodSandbox({})).items.filter((p) => p.metadata?.name === 'gone')).toEqual([]);
   });
 });
