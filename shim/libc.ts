@@ -1,6 +1,6 @@
 /**
- * The few libc calls Node does not expose, through koffi. koffi (a native module) is loaded on first use and
- * each function is declared only when first called, so the shim pays for exactly what it uses.
+ * The few libc calls Node does not expose, through koffi. Each function is declared only when first called,
+ * so the shim pays for exactly what it uses (koffi itself is needed at start: the shim becomes a subreaper).
  */
 import koffiDefault from 'koffi';
 
