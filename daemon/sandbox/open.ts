@@ -34,6 +34,8 @@ function pinsDir(config: BerthConfig, namespace: string): string {
 export interface PodServices {
   sandboxes: SandboxService;
   containers: ContainerService;
+  /** The namespace's shim connections (for the berth_shims gauge). */
+  tasks: Tasks;
   /** What the doctor needs beyond the services: the namespace's on-disk areas and how to sweep an id without a record. */
   upkeep: PodUpkeep;
 }
@@ -114,5 +116,5 @@ export async function openPodServices(
     sweepBundle: (id) => sweepBundle(sweep, id),
     sweepPins: (id) => sweepPins(sweep, id),
   };
-  return { sandboxes, containers, upkeep };
+  return { sandboxes, containers, tasks, upkeep };
 }

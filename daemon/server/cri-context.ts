@@ -31,6 +31,7 @@ export async function buildCriContext(configHolder: ConfigHolder, configSource: 
   const events = new EventBus();
   const namespaces = await PodNamespaces.open(config, logger, { images, snapshotter, network, events });
   metrics.setContainerSource(() => namespaces.loaded().flatMap((pods) => pods.containers.list()));
+  metrics.setShimCount(() => namespaces.loaded().reduce((n, pods) => n + pods.tasks.count(), 0));
   const gcLog = logger.child({ component: 'gc' });
   // The timer is unref'd: nothing to stop at shutdown. The config loader has validated the duration.
   startPeriodicCollection({ config, namespaces: () => allNamespaces(namespaces, gcLog), images, snapshotter, logger: gcLog }, parseDuration(config.images.gc_interval) ?? 0, gcLog);

@@ -201,6 +201,8 @@ describe('berthd under systemd, reloaded and scraped', () => {
       expect(text).toContain(`# TYPE ${family} `);
     }
     expect(text).toContain('berth_containers{state="running"} 0');
+    // No container yet: no shim connection (the spare shim serves none).
+    expect(text).toMatch(/^berth_shims 0$/m);
     expect((await fetch(`http://127.0.0.1:${metricsPort}/other`)).status).toBe(404);
   });
 
