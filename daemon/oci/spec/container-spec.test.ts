@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, mkdir, rm, writeFile, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -5,12 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildContainerSpec, type ContainerSpecInput } from './container-spec.js';
 import { buildSandboxSpec } from './sandbox-spec.js';
 import { processArgs, processEnv } from './process.js';
-import { resolveUser, parsePasswd, parseGroup, resolveInRoot, resolveUserInRootfs } from './user.js';
+import { resolveUser, parsePasswd, parseGroup, resolveUserInRootfs } from './user.js';
 import { cgroupsPath } from './cgroups-path.js';
 import { capabilitySets, capabilitiesInMask, DEFAULT_CAPABILITIES, ALL_CAPABILITIES } from './capabilities.js';
 import { linuxResources } from './resources.js';
 import { seccompFor } from './seccomp.js';
-import { isBerthError } from '../../errors/errors.js';
+import { isBerthError, type BerthError } from '../../errors/errors.js';
 import type { NamespaceMode } from './cri-input.js';
 
 let rootfs: string;
@@ -88,15 +89,21 @@ describe('user resolution', () => {
     await symlink('/usr/lib/passwd', path.join(r, 'etc/passwd'));
     await symlink('../../../../../../etc/shadow', path.join(r, 'etc/group'));
     expect(await resolveUserInRootfs({ runAsUsername: 'app', supplementalGroups: [] }, r, 'img')).toMatchObject({ uid: 4242, gid: 4242 });
-    // The host's /etc/shadow exists; the image's does not, so neither link resolves to anything.
-    expect(await resolveInRoot(r, 'etc/group')).toBeUndefined();
-    await symlink('/etc/shadow', path.join(r, 'etc/abs'));
-    expect(await resolveInRoot(r, 'etc/abs')).toBeUndefined();
-    await writeFile(path.join(r, 'etc/shadow'), '');
-    expect(await resolveInRoot(r, 'etc/group')).toBe(path.join(r, 'etc/shadow'));
-    expect(await resolveInRoot(r, 'etc/abs')).toBe(path.join(r, 'etc/shadow'));
-    await symlink('loop', path.join(r, 'etc/loop'));
-    expect(await resolveInRoot(r, 'etc/loop')).toBeUndefined();
+    // The host's /etc/shadow exists; the image's does not: the group file is absent, not the host's.
+    expect(await resolveUserInRootfs({ imageUser: 'app:shadow', supplementalGroups: [] }, r, 'img').catch((e: unknown) => (e as BerthError).message)).toMatch(/does not define/);
+    await rm(r, { recursive: true });
+  });
+  it('refuses an /etc/passwd that is a FIFO or a device instead of blocking or reading without end', async () => {
+    const r = await mkdtemp(path.join(os.tmpdir(), 'berth-spec-'));
+    await mkdir(path.join(r, 'etc'));
+    execFileSync('mkfifo', [path.join(r, 'etc/passwd')]);
+    await expect(resolveUserInRootfs({ runAsUsername: 'app', supplementalGroups: [] }, r, 'img')).rejects.toMatchObject({ kind: 'FailedPrecondition', message: expect.stringMatching(/etc\/passwd .*not a regular file/) });
+    await rm(path.join(r, 'etc/passwd'));
+    execFileSync('mknod', [path.join(r, 'etc/passwd'), 'c', '1', '5']); // /dev/zero
+    await expect(resolveUserInRootfs({ runAsUsername: 'app', supplementalGroups: [] }, r, 'img')).rejects.toMatchObject({ kind: 'FailedPrecondition' });
+    await rm(path.join(r, 'etc/passwd'));
+    await writeFile(path.join(r, 'etc/passwd'), Buffer.alloc(2 << 20, 'x'));
+    await expect(resolveUserInRootfs({ runAsUsername: 'app', supplementalGroups: [] }, r, 'img')).rejects.toMatchObject({ kind: 'ResourceExhausted' });
     await rm(r, { recursive: true });
   });
 });

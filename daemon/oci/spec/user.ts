@@ -1,6 +1,6 @@
-import { lstat, readFile, readlink } from 'node:fs/promises';
-import path from 'node:path';
+import { readFileInRoot } from '../../../snapshotter/image-file.js';
 import { invalidArgument } from '../../errors/errors.js';
+import { asBerthError } from '../../images/snapshot-errors.js';
 
 /**
  * Resolves the user a container runs as, the way containerd does: an explicit uid or user name from the CRI
@@ -95,60 +95,23 @@ export function resolveUser(req: UserRequest, passwd: PasswdEntry[], groups: Gro
   return { uid, gid: primary, additionalGids: [...new Set(extra)], home: entry?.home || '/' };
 }
 
-/** Symlink hops allowed while resolving a path, as the kernel's MAXSYMLINKS. */
-const MAX_SYMLINKS = 40;
+/** An /etc/passwd or /etc/group larger than this is refused, not read: it would only serve to exhaust berthd. */
+const MAX_ACCOUNT_FILE = 1 << 20;
 
 /**
- * The host path of `rel` as a process chrooted at `root` would reach it: symlinks are followed with absolute
- * targets taken relative to `root`, and `..` stops at `root`. So an image's /etc/passwd -> /usr/lib/passwd works,
- * and /etc/passwd -> /etc/shadow or ../../../etc/shadow reads the image's file, never the host's. The rootfs is
- * not yet in use by any container here, so nothing can swap a component between the checks and the read.
+ * A file of the image's rootfs, resolved inside it as a chrooted process would (symlinks never reach the host);
+ * "" when it does not exist. A FIFO, device or oversized file is refused, not opened or read without bound.
  */
-export async function resolveInRoot(root: string, rel: string): Promise<string | undefined> {
-  const pending = rel.split('/').filter((p) => p !== '');
-  const resolved: string[] = [];
-  let hops = 0;
-  while (pending.length > 0) {
-    const part = pending.shift()!;
-    if (part === '.') continue;
-    if (part === '..') {
-      resolved.pop();
-      continue;
-    }
-    const candidate = path.join(root, ...resolved, part);
-    let isLink: boolean;
-    try {
-      isLink = (await lstat(candidate)).isSymbolicLink();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
-      throw err;
-    }
-    if (!isLink) {
-      resolved.push(part);
-      continue;
-    }
-    if (++hops > MAX_SYMLINKS) return undefined;
-    const target = await readlink(candidate);
-    if (target.startsWith('/')) resolved.length = 0;
-    pending.unshift(...target.split('/').filter((p) => p !== ''));
-  }
-  return path.join(root, ...resolved);
-}
-
-/** A file of the image's rootfs, resolved inside it; "" when it does not exist. */
-async function readRootfsFile(rootfs: string, rel: string): Promise<string> {
-  const file = await resolveInRoot(rootfs, rel);
-  if (file === undefined) return '';
+async function readRootfsFile(rootfs: string, rel: string, what: string): Promise<string> {
   try {
-    return await readFile(file, 'utf8');
+    return (await readFileInRoot(rootfs, rel, MAX_ACCOUNT_FILE))?.toString('utf8') ?? '';
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
-    throw err;
+    throw asBerthError(err, `reading /${rel} of image ${what} to look its users up`);
   }
 }
 
 /** Looks names up in the image rootfs at `rootfs` (the container's mounted rootfs). */
 export async function resolveUserInRootfs(req: UserRequest, rootfs: string, what: string): Promise<ResolvedUser> {
-  const [passwd, group] = await Promise.all([readRootfsFile(rootfs, 'etc/passwd'), readRootfsFile(rootfs, 'etc/group')]);
+  const [passwd, group] = await Promise.all([readRootfsFile(rootfs, 'etc/passwd', what), readRootfsFile(rootfs, 'etc/group', what)]);
   return resolveUser(req, parsePasswd(passwd), parseGroup(group), what);
 }
