@@ -9,11 +9,12 @@ import { dirEntries } from '../fs/dir-entries.js';
 import { EXTRACT_PREFIX } from '../images/gc.js';
 import type { ImageService } from '../images/image-service.js';
 import { MNT_DETACH, isSyscallError, umount2 } from '../linux/libc.js';
+import { mountPoints } from '../linux/mountinfo.js';
 import type { Logger } from '../logging/logger.js';
 import type { PodNamespaces } from '../namespaces/pod-namespaces.js';
 import { runtimeFor } from '../sandbox/runtime-handler.js';
 import type { PodServices } from '../sandbox/open.js';
-import { mountPoints, runtimeContainers, shimProcesses } from './host-scan.js';
+import { runtimeContainers, shimProcesses } from './host-scan.js';
 
 /**
  * berthctl doctor: compares what the kernel, the runtime and the disk hold with berth's records, lists what is

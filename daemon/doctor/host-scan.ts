@@ -3,27 +3,9 @@ import path from 'node:path';
 import { execa } from 'execa';
 
 /**
- * What the kernel and the runtime hold, read directly rather than from berth's records: mount points, shim
- * processes, runc containers. The doctor compares these with the records.
+ * What the kernel and the runtime hold, read directly rather than from berth's records: shim processes and runc
+ * containers (mount points: daemon/linux/mountinfo.ts). The doctor compares these with the records.
  */
-
-/** Decodes the octal escapes (\040 for a space, ...) mountinfo uses in paths. */
-function unescapeMountPath(path: string): string {
-  return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
-}
-
-/** Mount points (field 5 of /proc/self/mountinfo) at or below any of `dirs`, deepest last. */
-export function mountPointsIn(mountinfo: string, dirs: string[]): string[] {
-  const under = (point: string): boolean => dirs.some((dir) => point === dir || point.startsWith(`${dir}/`));
-  return mountinfo
-    .split('\n')
-    .map((line) => unescapeMountPath(line.split(' ')[4] ?? ''))
-    .filter((point) => point !== '' && under(point));
-}
-
-export async function mountPoints(dirs: string[]): Promise<string[]> {
-  return mountPointsIn(await readFile('/proc/self/mountinfo', 'utf8'), dirs);
-}
 
 export interface ShimProcess {
   pid: number;
