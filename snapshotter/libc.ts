@@ -46,7 +46,7 @@ export function isErrno(err: unknown, ...codes: string[]): boolean {
   return err instanceof Error && codes.includes((err as Partial<SyscallError>).code ?? '');
 }
 
-export function mount(source: string, target: string, fstype: string | null, flags: number, data: string | null): void {
+export function mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void {
   if (mountFn(source, target, fstype, flags, data) !== 0) fail('mount', target);
 }
 

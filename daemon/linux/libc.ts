@@ -1,4 +1,5 @@
 import koffi from 'koffi';
+import * as snapshotterLibc from '../../snapshotter/libc.js';
 import { BerthError } from '../errors/errors.js';
 
 /**
@@ -49,39 +50,26 @@ export function isSyscallError(err: unknown, code?: string): err is SyscallError
   return err instanceof SyscallError && (code === undefined || err.code === code);
 }
 
-let bound: ReturnType<typeof bind> | undefined;
-
-function bind() {
-  const lib = koffi.load(LIBC_PATH);
-  const fn = <K extends keyof typeof LIBC_PROTOTYPES>(name: K) => lib.func(LIBC_PROTOTYPES[name]);
-  return {
-    mount: fn('mount'),
-    umount2: fn('umount2'),
-  };
-}
-
-function libc(): ReturnType<typeof bind> {
-  bound ??= bind();
-  return bound;
-}
-
-function check(result: number, syscall: string, detail: string): number {
-  if (result === -1) {
-    const errno = koffi.errno();
-    throw new SyscallError(syscall, ERRNO_NAMES[errno] ?? `errno ${errno}`, detail);
-  }
-  return result;
-}
-
 /*
  * Synchronous and cheap (microseconds). unshare, setns and sethostname are deliberately not bound here: they
  * change the calling thread's namespaces, so only the namespace worker (namespace-worker.ts) calls them.
  */
 
 export function mount(source: string | null, target: string, fstype: string | null, flags: number): void {
-  check(libc().mount(source, target, fstype, flags, null), 'mount', `${source ?? 'none'} -> ${target}, flags 0x${flags.toString(16)}`);
+  asSyscallError(() => snapshotterLibc.mount(source, target, fstype, flags, null), 'mount', `${source ?? 'none'} -> ${target}, flags 0x${flags.toString(16)}`);
 }
 
 export function umount2(target: string, flags: number): void {
-  check(libc().umount2(target, flags), 'umount2', target);
+  asSyscallError(() => snapshotterLibc.umount2(target, flags), 'umount2', target);
+}
+
+/** Runs a call bound by the snapshotter (one koffi binding per process) and turns its errno into a SyscallError. */
+function asSyscallError(call: () => void, syscall: string, detail: string): void {
+  try {
+    call();
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code !== 'string') throw err;
+    throw new SyscallError(syscall, code, detail);
+  }
 }
