@@ -8,7 +8,10 @@ export type CgroupDriver = 'cgroupfs' | 'systemd';
 export interface RuntimeHandlerConfig {
   /** The OCI runtime binary: a name looked up in PATH, or an absolute path. */
   path: string;
-  /** Extra global flags passed before the runc sub-command (e.g. ["--systemd-cgroup"]). */
+  /**
+   * Extra global flags passed before the runtime's sub-command (e.g. ["--debug"]). `--systemd-cgroup` need not be
+   * listed: it is added automatically when [cri] cgroup_driver is "systemd".
+   */
   args: string[];
 }
 
