@@ -9,7 +9,7 @@ import { serveMetrics, type MetricsServer } from '../metrics/metrics-server.js';
 import { buildCriContext } from './cri-context.js';
 import { serveCri } from './grpc-server.js';
 import { InstanceLock } from './instance-lock.js';
-import { logPreflight, runPreflight } from './preflight.js';
+import { logPreflight, runPreflight } from '../preflight/preflight.js';
 
 export interface RunningDaemon {
   /** The config in force; a reload replaces what it holds. */

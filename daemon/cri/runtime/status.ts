@@ -1,6 +1,6 @@
 import type { RuntimeCondition } from '../../../proto/gen/runtime/v1/RuntimeCondition.js';
 import type { RuntimeHandler } from '../../../proto/gen/runtime/v1/RuntimeHandler.js';
-import { checkOverlay, checkRuntimeBinaries } from '../../server/preflight.js';
+import { checkOverlay, checkRuntimeBinaries } from '../../preflight/preflight.js';
 import type { CriContext } from '../context.js';
 import type { RuntimeRpc } from '../handler.js';
 
