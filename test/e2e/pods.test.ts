@@ -131,6 +131,19 @@ describe('CRI pod sandboxes', () => {
     await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: id });
   });
 
+  it('shares one PID namespace in a pod and containers that give no namespace options (the CRI default is POD)', async () => {
+    const config = podConfig('defaultpid', { linux: { cgroup_parent: '/berth-e2e' } });
+    const { pod_sandbox_id: id } = await daemon.runtime.RunPodSandbox({ config });
+    const { status } = await daemon.runtime.PodSandboxStatus({ pod_sandbox_id: id });
+    expect(status?.linux?.namespaces?.options).toMatchObject({ network: 'POD', pid: 'POD', ipc: 'POD' });
+    await runContainer(daemon.runtime, id, config, containerConfig('one', busybox.reference, ['sleep', '1111'], { linux: {} }));
+    const two = await runContainer(daemon.runtime, id, config, containerConfig('two', busybox.reference, ['sleep', '2222'], { linux: {} }));
+    const ps = (await daemon.runtime.ExecSync({ container_id: two, cmd: ['ps'], timeout: 10 })).stdout.toString();
+    expect(ps).toContain('sleep 1111');
+    expect(ps).toContain('sleep 2147483647');
+    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: id });
+  });
+
   it('marks a shared-PID pod not ready when its infra container dies, and logs no warning when a stop kills it', async () => {
     const sharedPod = (name: string) => podConfig(name, {
       linux: { cgroup_parent: '/berth-e2e', security_context: { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' } } },

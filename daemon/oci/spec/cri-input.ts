@@ -44,8 +44,12 @@ export function namespaceModes(opt: NamespaceOption | null | undefined): { netwo
   return { network: opt?.network ?? 'POD', pid: opt?.pid ?? 'POD', ipc: opt?.ipc ?? 'POD' };
 }
 
-/** Whether a pod shares one PID namespace among its containers: only when it asks explicitly (kubelet's shareProcessNamespace). */
+/**
+ * Whether a pod shares one PID namespace among its containers (then it gets an infra container). kubelet always
+ * sends namespace_options and asks for POD only for shareProcessNamespace; a pod without them (crictl's minimal
+ * pod.json, critest) is POD too, the CRI's stated default, and containerd shares its pause container's PID
+ * namespace with such a pod's containers.
+ */
 export function podSharesPid(config: PodSandboxConfig): boolean {
-  const opt = config.linux?.security_context?.namespace_options;
-  return opt !== null && opt !== undefined && (opt.pid ?? 'POD') === 'POD';
+  return namespaceModes(config.linux?.security_context?.namespace_options).pid === 'POD';
 }
