@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { Container } from './container.js';
 import { ShimError, toShimError } from './errors.js';
@@ -233,6 +234,13 @@ export class ShimServer {
       this.socketPath = paths.socket;
       // Its argv still names the spare socket; working in the bundle tells ps and the doctor whose shim it is.
       process.chdir(params.bundle);
+      // A spare boots at a low priority (SpareShims); its container's shim runs at the normal one.
+      // Its processes (runc, the container) inherit it. Lowering niceness needs CAP_SYS_NICE, which berthd has.
+      try {
+        if (os.getPriority() !== 0) os.setPriority(0);
+      } catch (err) {
+        console.error('berth-shim: cannot return to priority 0; the container inherits the spare\'s niceness:', err);
+      }
       // Its own log moves too, to where the daemon looks for it.
       const log = fs.openSync(paths.shimLog, 'a', 0o640);
       try {

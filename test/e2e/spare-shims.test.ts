@@ -46,6 +46,10 @@ describe('spare shims', () => {
     const id = await runContainer(daemon.runtime, podId, pod, containerConfig('sleeper', busybox.reference, ['sleep', '60']));
     const shimPid = Number(readFileSync(join(daemon.state, 'k8s.io', id, 'shim.pid'), 'utf8'));
     expect(shimPid).toBe(waiting);
+    // The spare booted at a low priority; as a container's shim it runs, and runs the container, at 0.
+    const nice = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    expect(nice(shimPid)).toBe(0);
+    expect(nice(await spare())).toBe(10);
     expect(await spare()).not.toBe(waiting);
     // The doctor finds the container's shim by the bundle it works in, not by its spare argv.
     expect(readFileSync(`/proc/${shimPid}/cwd/config.json`, 'utf8')).toContain(id);
