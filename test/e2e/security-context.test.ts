@@ -72,6 +72,22 @@ describe('CRI container security context', () => {
     await daemon.runtime.RemoveContainer({ container_id: image });
   });
 
+  it('refuses an image whose /etc/passwd is a FIFO or a device, without hanging or reading without end', async () => {
+    for (const [tag, entry] of [
+      ['fifo', { path: 'etc/passwd', type: 'fifo' as const }],
+      ['zero', { path: 'etc/passwd', type: 'character-device' as const, devmajor: 1, devminor: 5 }],
+    ] as const) {
+      const hostile = await pushImage({ url: registry.url }, 'e2e/hostile-passwd', tag, await busyboxImage({ layers: [{ entries: [entry] }] }));
+      await daemon.image.PullImage({ image: { image: hostile.reference } });
+      const config = containerConfig(`hostile-${tag}`, hostile.reference, ['true'], { linux: { security_context: { namespace_options: OWN_PID, run_as_username: 'app' } } });
+      const err = (await rejectionOf(daemon.runtime.CreateContainer({ pod_sandbox_id: podId, config, sandbox_config: pod }))) as ServiceError;
+      expect(err.code, err.details).toBe(GrpcStatus.FAILED_PRECONDITION);
+      expect(err.details).toMatch(/etc\/passwd .*not a regular file/);
+    }
+    // The daemon still answers, and nothing of the refused creates is left.
+    expect((await daemon.runtime.ListContainers({})).containers.filter((c) => c.metadata?.name.startsWith('hostile-'))).toEqual([]);
+  });
+
   it('rejects runAsGroup without runAsUser or a user name with InvalidArgument', async () => {
     const err = await grpcFailure(daemon.runtime.CreateContainer({
       pod_sandbox_id: podId,
