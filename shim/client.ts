@@ -418,13 +418,14 @@ export class SpareShims {
     return pool;
   }
 
-  /** A connected spare; waits for one to start if the pool is empty. */
+  /** A connected spare; starts a shim at normal priority if none is ready. */
   async take(): Promise<ShimClient> {
     if (this.closed) throw new ShimError('FailedPrecondition', `the spare shim pool in ${this.dir} is closed`);
     // A spare killed while it waited is dropped: its create would fail the container for nothing.
     for (let c = this.ready[0]; c?.isClosed === true; c = this.ready[0]) this.ready.shift();
-    if (this.ready.length === 0) await (this.filling ?? this.fill());
-    const c = this.ready.shift() ?? await this.spawnOne();
+    // With none ready (a burst of creates), the caller does not wait for a spare booting at low priority, which
+    // busy CPUs may starve; that one becomes the next spare.
+    const c = this.ready.shift() ?? await this.spawnOne(undefined);
     this.refill();
     return c;
   }
@@ -448,14 +449,14 @@ export class SpareShims {
   }
 
   private async fill(): Promise<void> {
-    while (!this.closed && this.ready.length < this.size) this.ready.push(await this.spawnOne());
-  }
-
-  private async spawnOne(): Promise<ShimClient> {
-    const socket = path.join(this.dir, `spare-${process.pid}-${Date.now()}-${this.seq++}.sock`);
     // A spare is started while a pod is being set up; at low priority its boot (~100 ms of CPU) does not
     // compete with the runc calls of that pod on a small node.
-    await spawnShim({ socket, logFile: path.join(this.dir, 'spares.log'), shimPath: this.options.shimPath, nodePath: this.options.nodePath, nodeFlags: this.options.nodeFlags, nice: SPARE_NICE });
+    while (!this.closed && this.ready.length < this.size) this.ready.push(await this.spawnOne(SPARE_NICE));
+  }
+
+  private async spawnOne(nice: number | undefined): Promise<ShimClient> {
+    const socket = path.join(this.dir, `spare-${process.pid}-${Date.now()}-${this.seq++}.sock`);
+    await spawnShim({ socket, logFile: path.join(this.dir, 'spares.log'), shimPath: this.options.shimPath, nodePath: this.options.nodePath, nodeFlags: this.options.nodeFlags, nice });
     return ShimClient.connect(socket);
   }
 }
