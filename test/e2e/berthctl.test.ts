@@ -4,9 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busyboxImage, pushImage, type PushedImage } from '../fixtures/images.js';
-import { cleanupPods, containerConfig, podConfig, runContainer, writeE2eCniConfig } from '../fixtures/pods.js';
-import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
-import { startBerthd, type BerthdHandle } from '../harness/berthd.js';
+import { containerConfig, podConfig, runContainer, usePodTestBed } from '../fixtures/pods.js';
 
 const BERTHCTL = fileURLToPath(new URL('../../dist/daemon/cli/berthctl.js', import.meta.url));
 
@@ -15,14 +13,12 @@ const BERTHCTL = fileURLToPath(new URL('../../dist/daemon/cli/berthctl.js', impo
  * `k8s.io`, each invisible to the other's lists; --json output; pull progress as plain lines off a terminal.
  */
 describe('berthctl and namespaces', () => {
-  let registry: TestRegistry;
-  let daemon: BerthdHandle;
-  let busybox: PushedImage;
+  const bed = usePodTestBed({ pull: false });
   let mobyOnly: PushedImage;
 
   /** Runs berthctl on the test daemon's socket; stdout is a pipe, so it is not a terminal. */
   const ctl = async (...args: string[]): Promise<{ code: number | undefined; stdout: string; stderr: string }> => {
-    const r = await execa(process.execPath, [BERTHCTL, '--address', daemon.socket, ...args], { reject: false, timeout: 60_000 });
+    const r = await execa(process.execPath, [BERTHCTL, '--address', bed.daemon.socket, ...args], { reject: false, timeout: 60_000 });
     return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
   };
   const ok = async (...args: string[]): Promise<string> => {
@@ -33,20 +29,12 @@ describe('berthctl and namespaces', () => {
   const json = async <T>(...args: string[]): Promise<T> => JSON.parse(await ok('--json', ...args)) as T;
 
   beforeAll(async () => {
-    registry = await startRegistry();
-    const target = { url: registry.url };
-    busybox = await pushImage(target, 'e2e/busybox', '1', await busyboxImage());
-    mobyOnly = await pushImage(target, 'e2e/moby-only', '1', await busyboxImage({ config: { Env: ['ONLY=moby'] } }));
-    daemon = await startBerthd();
-    await writeE2eCniConfig(daemon);
+    mobyOnly = await pushImage({ url: bed.registry.url }, 'e2e/moby-only', '1', await busyboxImage({ config: { Env: ['ONLY=moby'] } }));
   });
   afterAll(async () => {
-    if (daemon !== undefined) {
+    if (bed.daemon !== undefined) {
       for (const c of (await json<{ name: string }[]>('-n', 'moby', 'containers', 'ls').catch(() => []))) await ctl('-n', 'moby', 'rm', c.name);
     }
-    await cleanupPods(daemon);
-    await daemon?.cleanup();
-    await registry?.stop();
   });
 
   it('pulls with one plain line per blob status change when stdout is not a terminal', async () => {
@@ -56,15 +44,15 @@ describe('berthctl and namespaces', () => {
     // No terminal control sequences off a terminal.
     expect(out).not.toContain('\x1b[');
     for (const layer of mobyOnly.layers) expect(lines.some((l) => l.startsWith(`${layer.digest} `) && l.includes(' done '))).toBe(true);
-    await ok('-n', 'moby', 'images', 'pull', busybox.reference);
-    const again = await ok('-n', 'moby', 'images', 'pull', busybox.reference);
+    await ok('-n', 'moby', 'images', 'pull', bed.busybox.reference);
+    const again = await ok('-n', 'moby', 'images', 'pull', bed.busybox.reference);
     expect(again).toContain(' exists ');
   });
 
   it('draws per-layer bars with bytes and speed on a terminal', async () => {
-    const tty = await pushImage({ url: registry.url }, 'e2e/tty', '1', await busyboxImage({ config: { Env: ['TTY=1'] } }));
+    const tty = await pushImage({ url: bed.registry.url }, 'e2e/tty', '1', await busyboxImage({ config: { Env: ['TTY=1'] } }));
     // script(1) gives berthctl a pseudo-terminal for stdout.
-    const command = [process.execPath, BERTHCTL, '--address', daemon.socket, '-n', 'tty', 'images', 'pull', tty.reference].join(' ');
+    const command = [process.execPath, BERTHCTL, '--address', bed.daemon.socket, '-n', 'tty', 'images', 'pull', tty.reference].join(' ');
     const { stdout } = await execa('script', ['-qec', command, '/dev/null'], { timeout: 60_000 });
     expect(stdout).toContain('\x1b[2K');
     expect(stdout).toMatch(/sha256:[0-9a-f]{12} {2}\[=+\] {2}\d/);
@@ -73,11 +61,11 @@ describe('berthctl and namespaces', () => {
   });
 
   it('runs a moby container and a CRI pod side by side, each seeing only its own', async () => {
-    expect((await ok('-n', 'moby', 'run', busybox.reference, 'web1', 'sleep', '1000')).trim()).toMatch(/^[0-9a-f]{64}$/);
-    await daemon.image.PullImage({ image: { image: busybox.reference } });
+    expect((await ok('-n', 'moby', 'run', bed.busybox.reference, 'web1', 'sleep', '1000')).trim()).toMatch(/^[0-9a-f]{64}$/);
+    await bed.daemon.image.PullImage({ image: { image: bed.busybox.reference } });
     const pod = podConfig('iso');
-    const { pod_sandbox_id: podId } = await daemon.runtime.RunPodSandbox({ config: pod });
-    const criId = await runContainer(daemon.runtime, podId, pod, containerConfig('app', busybox.reference, ['sleep', '1000']));
+    const { pod_sandbox_id: podId } = await bed.daemon.runtime.RunPodSandbox({ config: pod });
+    const criId = await runContainer(bed.daemon.runtime, podId, pod, containerConfig('app', bed.busybox.reference, ['sleep', '1000']));
 
     type Row = { id: string; name: string; state: string; pod_sandbox_id: string };
     const moby = await json<Row[]>('-n', 'moby', 'containers', 'ls');
@@ -85,9 +73,9 @@ describe('berthctl and namespaces', () => {
     const k8s = await json<Row[]>('containers', 'ls');
     expect(k8s.map((c) => c.id)).toEqual([criId]);
     // The CRI sees neither the moby container nor the pod behind it.
-    expect((await daemon.runtime.ListContainers({})).containers.map((c) => c.id)).toEqual([criId]);
-    expect((await daemon.runtime.ListPodSandbox({})).items.map((p) => p.id)).toEqual([podId]);
-    await expect(daemon.runtime.ContainerStatus({ container_id: moby[0]!.id, verbose: false })).rejects.toMatchObject({ code: 5 });
+    expect((await bed.daemon.runtime.ListContainers({})).containers.map((c) => c.id)).toEqual([criId]);
+    expect((await bed.daemon.runtime.ListPodSandbox({})).items.map((p) => p.id)).toEqual([podId]);
+    await expect(bed.daemon.runtime.ContainerStatus({ container_id: moby[0]!.id, verbose: false })).rejects.toMatchObject({ code: 5 });
 
     const tasks = await json<{ name: string; pid: number; status: string }[]>('-n', 'moby', 'tasks', 'ls');
     expect(tasks).toEqual([expect.objectContaining({ name: 'web1', status: 'running' })]);
@@ -96,9 +84,9 @@ describe('berthctl and namespaces', () => {
 
     // Images: moby-only is in moby alone; busybox is in both, recorded separately.
     const mobyImages = (await json<{ names: string[] }[]>('-n', 'moby', 'images', 'ls')).flatMap((i) => i.names);
-    expect(mobyImages).toEqual(expect.arrayContaining([mobyOnly.reference, busybox.reference]));
-    expect((await json<{ names: string[] }[]>('images', 'ls')).flatMap((i) => i.names)).toEqual([busybox.reference]);
-    expect((await daemon.image.ListImages({})).images.flatMap((i) => i.repo_tags)).toEqual([busybox.reference]);
+    expect(mobyImages).toEqual(expect.arrayContaining([mobyOnly.reference, bed.busybox.reference]));
+    expect((await json<{ names: string[] }[]>('images', 'ls')).flatMap((i) => i.names)).toEqual([bed.busybox.reference]);
+    expect((await bed.daemon.image.ListImages({})).images.flatMap((i) => i.repo_tags)).toEqual([bed.busybox.reference]);
 
     const namespaces = await json<{ name: string; containers: number; images: number }[]>('namespaces', 'ls');
     expect(namespaces).toEqual([
@@ -118,22 +106,22 @@ describe('berthctl and namespaces', () => {
     expect(table[1]!.indexOf('web1')).toBe(table[0]!.indexOf('NAME'));
 
     // A restart reopens the moby namespace from its records and reconnects to the container's shim.
-    await daemon.restart();
+    await bed.daemon.restart();
     expect((await json<Row[]>('-n', 'moby', 'containers', 'ls')).map((c) => [c.name, c.state])).toEqual([['web1', 'CONTAINER_RUNNING']]);
 
     expect((await ok('-n', 'moby', 'rm', 'web1')).trim()).toBe('web1');
     expect(await json<Row[]>('-n', 'moby', 'containers', 'ls')).toEqual([]);
     expect(existsSync(`/proc/${tasks[0]!.pid}`)).toBe(false);
-    expect(existsSync(join(daemon.state, 'moby', moby[0]!.id))).toBe(false);
-    expect((await daemon.runtime.ListContainers({})).containers.map((c) => c.id)).toEqual([criId]);
+    expect(existsSync(join(bed.daemon.state, 'moby', moby[0]!.id))).toBe(false);
+    expect((await bed.daemon.runtime.ListContainers({})).containers.map((c) => c.id)).toEqual([criId]);
   });
 
   it('refuses what would cross namespaces, with messages that say what to do', async () => {
-    const intoCri = await ctl('run', busybox.reference, 'x1', 'true');
+    const intoCri = await ctl('run', bed.busybox.reference, 'x1', 'true');
     expect(intoCri.code).toBe(1);
     expect(intoCri.stderr).toContain('INVALID_ARGUMENT');
     expect(intoCri.stderr).toContain('-n moby');
-    const criContainer = (await daemon.runtime.ListContainers({})).containers[0]!;
+    const criContainer = (await bed.daemon.runtime.ListContainers({})).containers[0]!;
     const rmCri = await ctl('rm', criContainer.id);
     expect(rmCri.code).toBe(1);
     expect(rmCri.stderr).toContain('crictl');
@@ -144,14 +132,14 @@ describe('berthctl and namespaces', () => {
     const bad = await ctl('-n', 'Bad!', 'images', 'ls');
     expect(bad.stderr).toContain('invalid namespace');
     // Two runs of one name at once: one container, and the loser is told the name is taken.
-    const racing = await Promise.all([1, 2].map(() => ctl('-n', 'moby', 'run', busybox.reference, 'dup', 'sleep', '1000')));
+    const racing = await Promise.all([1, 2].map(() => ctl('-n', 'moby', 'run', bed.busybox.reference, 'dup', 'sleep', '1000')));
     expect(racing.map((r) => r.code).sort()).toEqual([0, 1]);
     expect(racing.find((r) => r.code === 1)?.stderr).toContain('ALREADY_EXISTS');
     expect((await json<{ name: string; state: string }[]>('-n', 'moby', 'containers', 'ls')).map((c) => [c.name, c.state])).toEqual([['dup', 'CONTAINER_RUNNING']]);
     await ok('-n', 'moby', 'rm', 'dup');
     // Listing a namespace that does not exist creates nothing.
     expect(await json<unknown[]>('-n', 'typo', 'containers', 'ls')).toEqual([]);
-    expect(existsSync(join(daemon.root, 'metadata', 'typo'))).toBe(false);
+    expect(existsSync(join(bed.daemon.root, 'metadata', 'typo'))).toBe(false);
     const usage = await ctl('frobnicate');
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('Usage: berthctl');
@@ -160,7 +148,7 @@ describe('berthctl and namespaces', () => {
   it('reports versions, and says where it looked when berthd is unreachable', async () => {
     const v = await json<{ client: { version: string }; server: { cri_api_version: string } }>('version');
     expect(v.server.cri_api_version).toBe('v1');
-    const unreachable = await execa(process.execPath, [BERTHCTL, '--address', join(daemon.dir, 'nothing.sock'), 'images', 'ls'], { reject: false });
+    const unreachable = await execa(process.execPath, [BERTHCTL, '--address', join(bed.daemon.dir, 'nothing.sock'), 'images', 'ls'], { reject: false });
     expect(unreachable.stderr).toContain('cannot reach berthd');
   });
 });

@@ -1,10 +1,7 @@
 import type { ClientReadableStream } from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ContainerEventResponse__Output } from '../../proto/gen/runtime/v1/ContainerEventResponse.js';
-import { busyboxImage, pushImage, type PushedImage } from '../fixtures/images.js';
-import { cleanupPods, containerConfig, podConfig, runContainer, waitFor, writeE2eCniConfig } from '../fixtures/pods.js';
-import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
-import { startBerthd, type BerthdHandle } from '../harness/berthd.js';
+import { containerConfig, podConfig, runContainer, usePodTestBed, waitFor } from '../fixtures/pods.js';
 
 /** A subscriber that collects every event it reads. */
 function collect(stream: ClientReadableStream<ContainerEventResponse__Output>): ContainerEventResponse__Output[] {
@@ -17,27 +14,12 @@ function collect(stream: ClientReadableStream<ContainerEventResponse__Output>): 
 
 /** GetContainerEvents for kubelet's evented PLEG: order, payload, several subscribers, one that never reads. */
 describe('CRI container events', () => {
-  let registry: TestRegistry;
-  let daemon: BerthdHandle;
-  let busybox: PushedImage;
-
-  beforeAll(async () => {
-    registry = await startRegistry();
-    busybox = await pushImage({ url: registry.url }, 'e2e/busybox', '1', await busyboxImage());
-    daemon = await startBerthd();
-    await writeE2eCniConfig(daemon);
-    await daemon.image.PullImage({ image: { image: busybox.reference } });
-  });
-  afterAll(async () => {
-    await cleanupPods(daemon);
-    await daemon?.cleanup();
-    await registry?.stop();
-  });
+  const bed = usePodTestBed();
 
   it('streams a pod lifecycle in order to two subscribers while a third never reads', async () => {
-    const streams = [daemon.runtime.GetContainerEvents({}), daemon.runtime.GetContainerEvents({})];
+    const streams = [bed.daemon.runtime.GetContainerEvents({}), bed.daemon.runtime.GetContainerEvents({})];
     const [first, second] = streams.map(collect) as [ContainerEventResponse__Output[], ContainerEventResponse__Output[]];
-    const stalled = daemon.runtime.GetContainerEvents({});
+    const stalled = bed.daemon.runtime.GetContainerEvents({});
     stalled.on('error', () => undefined);
     stalled.pause();
     // Subscriptions are made when the server runs the handler; an event before that would be missed.
@@ -45,11 +27,11 @@ describe('CRI container events', () => {
 
     const started = Date.now();
     const pod = podConfig('events');
-    const { pod_sandbox_id: podId } = await daemon.runtime.RunPodSandbox({ config: pod });
-    const id = await runContainer(daemon.runtime, podId, pod, containerConfig('app', busybox.reference, ['sleep', '1000']));
-    await daemon.runtime.StopContainer({ container_id: id, timeout: 0 });
-    await daemon.runtime.StopPodSandbox({ pod_sandbox_id: podId });
-    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: podId });
+    const { pod_sandbox_id: podId } = await bed.daemon.runtime.RunPodSandbox({ config: pod });
+    const id = await runContainer(bed.daemon.runtime, podId, pod, containerConfig('app', bed.busybox.reference, ['sleep', '1000']));
+    await bed.daemon.runtime.StopContainer({ container_id: id, timeout: 0 });
+    await bed.daemon.runtime.StopPodSandbox({ pod_sandbox_id: podId });
+    await bed.daemon.runtime.RemovePodSandbox({ pod_sandbox_id: podId });
     // The subscriber that reads nothing held up none of the RPCs.
     expect(Date.now() - started).toBeLessThan(15_000);
 
@@ -83,13 +65,13 @@ describe('CRI container events', () => {
   });
 
   it('keeps serving after subscribers leave', async () => {
-    const stream = daemon.runtime.GetContainerEvents({});
+    const stream = bed.daemon.runtime.GetContainerEvents({});
     const seen = collect(stream);
     await new Promise((r) => setTimeout(r, 200));
     stream.cancel();
     const pod = podConfig('after');
-    const { pod_sandbox_id: podId } = await daemon.runtime.RunPodSandbox({ config: pod });
-    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: podId });
+    const { pod_sandbox_id: podId } = await bed.daemon.runtime.RunPodSandbox({ config: pod });
+    await bed.daemon.runtime.RemovePodSandbox({ pod_sandbox_id: podId });
     expect(seen.length).toBeLessThanOrEqual(2);
   });
 });

@@ -10,7 +10,7 @@ import type { PodSandboxConfig } from '../../proto/gen/runtime/v1/PodSandboxConf
 import { removeParentCgroup, writeBusyboxBundle } from '../fixtures/busybox-bundle.js';
 import { busyboxImage, pushImage, type PushedImage } from '../fixtures/images.js';
 import { alive, leftovers } from '../fixtures/leftovers.js';
-import { cleanupPods, containerConfig, podConfig, runContainer, waitFor, writeE2eCniConfig } from '../fixtures/pods.js';
+import { cleanupPods, containerConfig, podConfig, runContainer, usePodTestBed, waitFor, writeE2eCniConfig } from '../fixtures/pods.js';
 import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
 import { rejectionOf } from '../fixtures/rejection.js';
 import { startStallingProxy, type StallingProxy } from '../fixtures/stalling-proxy.js';
@@ -26,166 +26,141 @@ const SHIM = join(BERTHD_MAIN, '..', '..', 'shim', 'main.js');
  * made by hand while the daemon runs.
  */
 describe('crash points', () => {
-  let registry: TestRegistry;
-  let daemon: BerthdHandle;
-  let busybox: PushedImage;
   let extra: PushedImage;
   let pod: PodSandboxConfig;
   let podId: string;
   // The harness reads it at every start: a test arms a fault for one start only.
   const env: Record<string, string> = {};
+  const bed = usePodTestBed({ busybox: { config: { Env: ['PATH=/bin'] } }, berthd: { env } });
 
-  const doctor = (): Promise<DoctorFinding__Output[]> => doctorFindings(daemon);
+  const doctor = (): Promise<DoctorFinding__Output[]> => doctorFindings(bed.daemon);
 
   /** Starts a daemon armed with `point`, runs `action` until the daemon dies there, and starts it again unarmed. */
   const crashAt = async (point: string, action: () => Promise<unknown>): Promise<void> => {
     env['BERTH_FAULTS'] = point;
-    await daemon.restart();
-    const pid = daemon.pid;
+    await bed.daemon.restart();
+    const pid = bed.daemon.pid;
     const err = (await rejectionOf(action())) as ServiceError;
     expect(err.code, `${point}: ${err.message}`).toBe(GrpcStatus.UNAVAILABLE);
     await waitFor(`berthd to die at ${point}`, async () => ((await alive(pid)) ? undefined : true), 10_000);
     delete env['BERTH_FAULTS'];
-    await daemon.restart();
-    expect(daemon.logs()).toContain(`"faultPoint":"${point}"`);
+    await bed.daemon.restart();
+    expect(bed.daemon.logs()).toContain(`"faultPoint":"${point}"`);
   };
 
   beforeAll(async () => {
-    registry = await startRegistry();
-    busybox = await pushImage({ url: registry.url }, 'e2e/busybox', '1', await busyboxImage({ config: { Env: ['PATH=/bin'] } }));
-    extra = await pushImage({ url: registry.url }, 'e2e/extra', '1', await busyboxImage({ layers: [{ entries: [{ path: 'etc/extra', content: 'x' }] }] }));
-    daemon = await startBerthd({ env });
-    await writeE2eCniConfig(daemon);
-    await daemon.image.PullImage({ image: { image: busybox.reference } });
+    extra = await pushImage({ url: bed.registry.url }, 'e2e/extra', '1', await busyboxImage({ layers: [{ entries: [{ path: 'etc/extra', content: 'x' }] }] }));
     pod = podConfig('crash-base');
-    podId = (await daemon.runtime.RunPodSandbox({ config: pod })).pod_sandbox_id;
-  });
-  afterAll(async () => {
-    await cleanupPods(daemon);
-    await daemon?.cleanup();
-    await registry?.stop();
+    podId = (await bed.daemon.runtime.RunPodSandbox({ config: pod })).pod_sandbox_id;
   });
 
   for (const point of ['run-pod:after-pins', 'run-pod:before-record']) {
     it(`RunPodSandbox killed at ${point}: no pod, nothing left, the retry succeeds`, async () => {
       const config = podConfig(`crash-${point.split(':')[1]}`);
-      await crashAt(point, () => daemon.runtime.RunPodSandbox({ config }));
-      expect((await daemon.runtime.ListPodSandbox({})).items.map((p) => p.id)).toEqual([podId]);
+      await crashAt(point, () => bed.daemon.runtime.RunPodSandbox({ config }));
+      expect((await bed.daemon.runtime.ListPodSandbox({})).items.map((p) => p.id)).toEqual([podId]);
       expect(await doctor()).toEqual([]);
-      const left = await leftovers(daemon, daemon.pid);
+      const left = await leftovers(bed.daemon, bed.daemon.pid);
       expect(new Set(left.pins)).toEqual(new Set([podId]));
       expect(left.bundles).toEqual([podId]);
       // The address the killed pod got is released again: host-local keeps one file per address in use.
-      const ipam = join(daemon.dir, 'cni', 'ipam', 'berthe2e');
+      const ipam = join(bed.daemon.dir, 'cni', 'ipam', 'berthe2e');
       expect(readdirSync(ipam).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f))).toHaveLength(1);
-      const { pod_sandbox_id: id } = await daemon.runtime.RunPodSandbox({ config });
-      expect((await daemon.runtime.PodSandboxStatus({ pod_sandbox_id: id })).status?.state).toBe('SANDBOX_READY');
-      await daemon.runtime.StopPodSandbox({ pod_sandbox_id: id });
-      await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: id });
+      const { pod_sandbox_id: id } = await bed.daemon.runtime.RunPodSandbox({ config });
+      expect((await bed.daemon.runtime.PodSandboxStatus({ pod_sandbox_id: id })).status?.state).toBe('SANDBOX_READY');
+      await bed.daemon.runtime.StopPodSandbox({ pod_sandbox_id: id });
+      await bed.daemon.runtime.RemovePodSandbox({ pod_sandbox_id: id });
     });
   }
 
   for (const point of ['create-container:after-snapshot', 'create-container:after-spec', 'create-container:after-shim']) {
     it(`CreateContainer killed at ${point}: no container, nothing left, the retry succeeds`, async () => {
-      const config = containerConfig(`c-${point.split(':')[1]}`, busybox.reference, ['sleep', '1000']);
-      await crashAt(point, () => daemon.runtime.CreateContainer({ pod_sandbox_id: podId, config, sandbox_config: pod }));
-      expect((await daemon.runtime.ListContainers({})).containers).toEqual([]);
-      expect((await daemon.runtime.PodSandboxStatus({ pod_sandbox_id: podId })).status?.state).toBe('SANDBOX_READY');
+      const config = containerConfig(`c-${point.split(':')[1]}`, bed.busybox.reference, ['sleep', '1000']);
+      await crashAt(point, () => bed.daemon.runtime.CreateContainer({ pod_sandbox_id: podId, config, sandbox_config: pod }));
+      expect((await bed.daemon.runtime.ListContainers({})).containers).toEqual([]);
+      expect((await bed.daemon.runtime.PodSandboxStatus({ pod_sandbox_id: podId })).status?.state).toBe('SANDBOX_READY');
       expect(await doctor()).toEqual([]);
-      const left = await leftovers(daemon, daemon.pid);
+      const left = await leftovers(bed.daemon, bed.daemon.pid);
       expect({ bundles: left.bundles, runc: left.runc, processes: left.processes }).toEqual({ bundles: [podId], runc: [], processes: [] });
-      const id = await runContainer(daemon.runtime, podId, pod, config);
-      expect((await daemon.runtime.ContainerStatus({ container_id: id })).status?.state).toBe('CONTAINER_RUNNING');
-      await daemon.runtime.RemoveContainer({ container_id: id });
+      const id = await runContainer(bed.daemon.runtime, podId, pod, config);
+      expect((await bed.daemon.runtime.ContainerStatus({ container_id: id })).status?.state).toBe('CONTAINER_RUNNING');
+      await bed.daemon.runtime.RemoveContainer({ container_id: id });
     });
   }
 
   for (const point of ['remove-container:after-stop', 'remove-container:after-task-delete', 'remove-container:after-bundle']) {
     it(`RemoveContainer killed at ${point}: reported exited, the retry removes it`, async () => {
-      const id = await runContainer(daemon.runtime, podId, pod, containerConfig(`r-${point.split(':')[1]}`, busybox.reference, ['sleep', '1000']));
-      const pid = JSON.parse((await daemon.runtime.ContainerStatus({ container_id: id, verbose: true })).info['info']!).pid as number;
-      await crashAt(point, () => daemon.runtime.RemoveContainer({ container_id: id }));
+      const id = await runContainer(bed.daemon.runtime, podId, pod, containerConfig(`r-${point.split(':')[1]}`, bed.busybox.reference, ['sleep', '1000']));
+      const pid = JSON.parse((await bed.daemon.runtime.ContainerStatus({ container_id: id, verbose: true })).info['info']!).pid as number;
+      await crashAt(point, () => bed.daemon.runtime.RemoveContainer({ container_id: id }));
       expect(await alive(pid)).toBe(false);
-      expect((await daemon.runtime.ContainerStatus({ container_id: id })).status?.state).toBe('CONTAINER_EXITED');
-      await daemon.runtime.RemoveContainer({ container_id: id });
-      expect((await daemon.runtime.ListContainers({})).containers).toEqual([]);
+      expect((await bed.daemon.runtime.ContainerStatus({ container_id: id })).status?.state).toBe('CONTAINER_EXITED');
+      await bed.daemon.runtime.RemoveContainer({ container_id: id });
+      expect((await bed.daemon.runtime.ListContainers({})).containers).toEqual([]);
       expect(await doctor()).toEqual([]);
-      const left = await leftovers(daemon, daemon.pid);
+      const left = await leftovers(bed.daemon, bed.daemon.pid);
       expect({ bundles: left.bundles, runc: left.runc, processes: left.processes }).toEqual({ bundles: [podId], runc: [], processes: [] });
     });
   }
 
   for (const point of ['pull-image:after-layer', 'pull-image:before-record']) {
     it(`PullImage killed at ${point}: no image, its layers collected, the retry succeeds`, async () => {
-      await crashAt(point, () => daemon.image.PullImage({ image: { image: extra.reference } }));
-      expect((await daemon.image.ImageStatus({ image: { image: extra.reference } })).image).toBeNull();
+      await crashAt(point, () => bed.daemon.image.PullImage({ image: { image: extra.reference } }));
+      expect((await bed.daemon.image.ImageStatus({ image: { image: extra.reference } })).image).toBeNull();
       expect(await doctor()).toEqual([]);
-      await daemon.image.PullImage({ image: { image: extra.reference } });
-      expect((await daemon.image.ImageStatus({ image: { image: extra.reference } })).image?.id).toBe(extra.config.digest);
-      await daemon.image.RemoveImage({ image: { image: extra.reference } });
+      await bed.daemon.image.PullImage({ image: { image: extra.reference } });
+      expect((await bed.daemon.image.ImageStatus({ image: { image: extra.reference } })).image?.id).toBe(extra.config.digest);
+      await bed.daemon.image.RemoveImage({ image: { image: extra.reference } });
     });
   }
 
   it('RemoveImage killed after the record went: the image stays gone and the next start collects its layers', async () => {
-    await daemon.image.PullImage({ image: { image: extra.reference } });
-    await crashAt('remove-image:after-record', () => daemon.image.RemoveImage({ image: { image: extra.reference } }));
-    expect((await daemon.image.ImageStatus({ image: { image: extra.reference } })).image).toBeNull();
+    await bed.daemon.image.PullImage({ image: { image: extra.reference } });
+    await crashAt('remove-image:after-record', () => bed.daemon.image.RemoveImage({ image: { image: extra.reference } }));
+    expect((await bed.daemon.image.ImageStatus({ image: { image: extra.reference } })).image).toBeNull();
     expect(await doctor()).toEqual([]);
   });
 });
 
 describe('doctor', () => {
-  let daemon: BerthdHandle;
-  let registry: TestRegistry;
-  let busybox: PushedImage;
+  // Registered first so that it runs last, once the daemon and its pods are gone.
+  afterAll(() => removeParentCgroup('berth-test'));
+  const bed = usePodTestBed({ busybox: { config: { Env: ['PATH=/bin'] } } });
 
-  beforeAll(async () => {
-    registry = await startRegistry();
-    busybox = await pushImage({ url: registry.url }, 'e2e/busybox', '1', await busyboxImage({ config: { Env: ['PATH=/bin'] } }));
-    daemon = await startBerthd();
-    await writeE2eCniConfig(daemon);
-    await daemon.image.PullImage({ image: { image: busybox.reference } });
-  });
-  afterAll(async () => {
-    await cleanupPods(daemon);
-    await daemon?.cleanup();
-    await registry?.stop();
-    removeParentCgroup('berth-test');
-  });
 
-  const berthctl = (...args: string[]) => execa(process.execPath, [BERTHCTL, '--address', daemon.socket, ...args], { reject: false });
+  const berthctl = (...args: string[]) => execa(process.execPath, [BERTHCTL, '--address', bed.daemon.socket, ...args], { reject: false });
 
   it('lists leaks made behind the daemon’s back, repairs them with --fix, and is clean afterwards', async () => {
     expect((await berthctl('doctor')).stdout).toBe('no problems found');
     // A healthy pod and container are no finding.
     const pod = podConfig('doctor');
-    const podId = (await daemon.runtime.RunPodSandbox({ config: pod })).pod_sandbox_id;
-    const keep = await runContainer(daemon.runtime, podId, pod, containerConfig('keep', busybox.reference, ['sleep', '1000']));
+    const podId = (await bed.daemon.runtime.RunPodSandbox({ config: pod })).pod_sandbox_id;
+    const keep = await runContainer(bed.daemon.runtime, podId, pod, containerConfig('keep', bed.busybox.reference, ['sleep', '1000']));
     // A pod whose directory vanished.
     const lost = podConfig('lost');
-    const lostId = (await daemon.runtime.RunPodSandbox({ config: lost })).pod_sandbox_id;
-    execFileSync('umount', [join(daemon.state, 'k8s.io', lostId, 'shm')]);
-    rmSync(join(daemon.state, 'k8s.io', lostId), { recursive: true });
+    const lostId = (await bed.daemon.runtime.RunPodSandbox({ config: lost })).pod_sandbox_id;
+    execFileSync('umount', [join(bed.daemon.state, 'k8s.io', lostId, 'shm')]);
+    rmSync(join(bed.daemon.state, 'k8s.io', lostId), { recursive: true });
 
     // A bundle with a mount and no record.
-    const bundle = join(daemon.state, 'k8s.io', 'b'.repeat(64));
+    const bundle = join(bed.daemon.state, 'k8s.io', 'b'.repeat(64));
     mkdirSync(join(bundle, 'rootfs'), { recursive: true });
     execFileSync('mount', ['-t', 'tmpfs', 'leak', join(bundle, 'rootfs')]);
     // A network namespace pin no pod owns (a fresh namespace: the fix runs CNI DEL in it).
-    const pin = join(daemon.state, 'netns', 'c'.repeat(64));
+    const pin = join(bed.daemon.state, 'netns', 'c'.repeat(64));
     writeFileSync(pin, '');
     execFileSync('unshare', [`--net=${pin}`, 'true']);
     // A runc container berth never made.
-    const runcBundle = join(daemon.dir, 'stray-bundle');
+    const runcBundle = join(bed.daemon.dir, 'stray-bundle');
     writeBusyboxBundle(runcBundle, 'stray', { args: ['sleep', '1000'] });
     // stdio ignored: the created container inherits it and would hold a pipe open forever.
-    execFileSync('runc', ['--root', join(daemon.state, 'runc', 'k8s.io'), 'create', '--bundle', runcBundle, 'stray'], { stdio: 'ignore' });
+    execFileSync('runc', ['--root', join(bed.daemon.state, 'runc', 'k8s.io'), 'create', '--bundle', runcBundle, 'stray'], { stdio: 'ignore' });
     // A shim serving a bundle no record names.
-    const shimBundle = join(daemon.state, 'k8s.io', 'd'.repeat(64));
+    const shimBundle = join(bed.daemon.state, 'k8s.io', 'd'.repeat(64));
     mkdirSync(shimBundle, { recursive: true });
     const shim = spawn(process.execPath, [SHIM, '--socket', join(shimBundle, 'shim.sock')], { detached: true, stdio: 'ignore' });
     shim.unref();
-    await waitFor('the stray shim to listen', async () => ((await leftovers(daemon, daemon.pid)).processes.some((p) => p.includes('d'.repeat(64))) ? true : undefined));
+    await waitFor('the stray shim to listen', async () => ((await leftovers(bed.daemon, bed.daemon.pid)).processes.some((p) => p.includes('d'.repeat(64))) ? true : undefined));
 
     const listed = JSON.parse((await berthctl('doctor', '--json')).stdout) as DoctorFinding__Output[];
     const kinds = listed.map((f) => `${f.kind} ${f.subject}`);
@@ -207,14 +182,14 @@ describe('doctor', () => {
     const fixed = await berthctl('doctor', '--fix', '--json');
     const results = JSON.parse(fixed.stdout) as DoctorFinding__Output[];
     expect(results.filter((f) => !f.fixed)).toEqual([]);
-    expect(await doctorFindings(daemon)).toEqual([]);
+    expect(await doctorFindings(bed.daemon)).toEqual([]);
     await waitFor('the stray shim to be gone', async () => ((await alive(shim.pid!)) ? undefined : true), 5000);
-    expect((await daemon.runtime.ContainerStatus({ container_id: keep })).status?.state).toBe('CONTAINER_RUNNING');
-    expect((await daemon.runtime.ListPodSandbox({})).items.map((p) => p.id)).toEqual([podId]);
-    const left = await leftovers(daemon, daemon.pid);
+    expect((await bed.daemon.runtime.ContainerStatus({ container_id: keep })).status?.state).toBe('CONTAINER_RUNNING');
+    expect((await bed.daemon.runtime.ListPodSandbox({})).items.map((p) => p.id)).toEqual([podId]);
+    const left = await leftovers(bed.daemon, bed.daemon.pid);
     expect({ bundles: left.bundles.sort(), runc: left.runc, pins: new Set(left.pins) }).toEqual({ bundles: [podId, keep].sort(), runc: [keep], pins: new Set([podId]) });
-    await daemon.runtime.StopPodSandbox({ pod_sandbox_id: podId });
-    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: podId });
+    await bed.daemon.runtime.StopPodSandbox({ pod_sandbox_id: podId });
+    await bed.daemon.runtime.RemovePodSandbox({ pod_sandbox_id: podId });
   });
 });
 

@@ -1,13 +1,11 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connectCri } from '../../proto/cri-client.js';
-import { busyboxImage, pushImage, type PushedImage } from '../fixtures/images.js';
-import { cleanupPods, containerConfig, podConfig, runContainer, writeE2eCniConfig } from '../fixtures/pods.js';
-import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { pushImage } from '../fixtures/images.js';
+import { containerConfig, podConfig, runContainer, usePodTestBed } from '../fixtures/pods.js';
 import { rejectionOf } from '../fixtures/rejection.js';
-import { startBerthd, type BerthdHandle } from '../harness/berthd.js';
 
 const MiB = 1024 * 1024;
 const grpcFailure = async (p: Promise<unknown>): Promise<ServiceError> => (await rejectionOf(p)) as ServiceError;
@@ -26,48 +24,34 @@ function rssBytes(pid: number): number {
  * sizes, layer unpack limits, thousands of concurrent RPCs, socket/root/state/bundle/log permissions.
  */
 describe('limits and permissions', () => {
-  let registry: TestRegistry;
-  let daemon: BerthdHandle;
-  let busybox: PushedImage;
-
-  beforeAll(async () => {
-    registry = await startRegistry();
-    busybox = await pushImage({ url: registry.url }, 'e2e/busybox', '1', await busyboxImage({ config: { Env: ['PATH=/bin', 'SECRET=hunter2'] } }));
-    daemon = await startBerthd({ config: { images: { max_layer_entries: 600, max_layer_unpacked_bytes: 4 * MiB } } });
-    await writeE2eCniConfig(daemon);
-  });
-  afterAll(async () => {
-    await cleanupPods(daemon);
-    await daemon?.cleanup();
-    await registry?.stop();
-  });
+  const bed = usePodTestBed({ busybox: { config: { Env: ['PATH=/bin', 'SECRET=hunter2'] } }, berthd: { config: { images: { max_layer_entries: 600, max_layer_unpacked_bytes: 4 * MiB } } }, pull: false });
 
   it('refuses a 20 MiB request with RESOURCE_EXHAUSTED under the default max_recv_message_size', async () => {
     const request = { runtime_config: { network_config: { pod_cidr: 'x'.repeat(20 * MiB) } } };
-    expect((await grpcFailure(daemon.runtime.UpdateRuntimeConfig(request))).code).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
-    expect((await daemon.runtime.Version({})).runtime_name).toBe('berth');
+    expect((await grpcFailure(bed.daemon.runtime.UpdateRuntimeConfig(request))).code).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
+    expect((await bed.daemon.runtime.Version({})).runtime_name).toBe('berth');
   });
 
   it('stops unpacking a layer over max_layer_entries or max_layer_unpacked_bytes, naming the key, and keeps nothing', async () => {
-    const many = await pushImage({ url: registry.url }, 'e2e/many', '1', { layers: [{ entries: Array.from({ length: 700 }, (_, i) => ({ path: `f${i}`, content: 'x' })) }] });
-    const big = await pushImage({ url: registry.url }, 'e2e/big', '1', { layers: [{ entries: [{ path: 'big.bin', content: Buffer.alloc(5 * MiB, 1) }] }] });
-    const entries = await grpcFailure(daemon.image.PullImage({ image: { image: many.reference } }));
+    const many = await pushImage({ url: bed.registry.url }, 'e2e/many', '1', { layers: [{ entries: Array.from({ length: 700 }, (_, i) => ({ path: `f${i}`, content: 'x' })) }] });
+    const big = await pushImage({ url: bed.registry.url }, 'e2e/big', '1', { layers: [{ entries: [{ path: 'big.bin', content: Buffer.alloc(5 * MiB, 1) }] }] });
+    const entries = await grpcFailure(bed.daemon.image.PullImage({ image: { image: many.reference } }));
     expect(entries.details).toContain('max_layer_entries');
-    const bytes = await grpcFailure(daemon.image.PullImage({ image: { image: big.reference } }));
+    const bytes = await grpcFailure(bed.daemon.image.PullImage({ image: { image: big.reference } }));
     expect(bytes.details).toContain('max_layer_unpacked_bytes');
-    expect((await daemon.image.ListImages({})).images).toEqual([]);
-    const snapshots = JSON.parse(readFileSync(join(daemon.root, 'snapshots', 'metadata.json'), 'utf8')) as { snapshots: object };
+    expect((await bed.daemon.image.ListImages({})).images).toEqual([]);
+    const snapshots = JSON.parse(readFileSync(join(bed.daemon.root, 'snapshots', 'metadata.json'), 'utf8')) as { snapshots: object };
     expect(Object.keys(snapshots.snapshots)).toEqual([]);
   });
 
   it('serves 3000 concurrent RPCs without keeping their fds or memory', async () => {
-    const pid = daemon.pid;
+    const pid = bed.daemon.pid;
     // Warm up first, so lazily built state (and V8's heap growth) does not count as a leak.
-    await Promise.all(Array.from({ length: 200 }, () => daemon.runtime.Version({})));
+    await Promise.all(Array.from({ length: 200 }, () => bed.daemon.runtime.Version({})));
     const fdsBefore = fdCount(pid);
     const rssBefore = rssBytes(pid);
     // Ten connections, 300 calls in flight on each.
-    const clients = Array.from({ length: 10 }, () => connectCri(daemon.socket));
+    const clients = Array.from({ length: 10 }, () => connectCri(bed.daemon.socket));
     try {
       const calls = clients.flatMap((c) =>
         Array.from({ length: 300 }, (_, i) => (i % 2 === 0 ? c.runtime.Version({}) : c.runtime.ListContainers({}))),
@@ -80,26 +64,26 @@ describe('limits and permissions', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(fdCount(pid)).toBeLessThanOrEqual(fdsBefore + 5);
     expect(rssBytes(pid)).toBeLessThan(rssBefore + 128 * MiB);
-    expect((await daemon.runtime.Version({})).runtime_name).toBe('berth');
+    expect((await bed.daemon.runtime.Version({})).runtime_name).toBe('berth');
   });
 
   it('keeps the socket, root, state, bundles, config.json and logs closed to other users', async () => {
-    await daemon.image.PullImage({ image: { image: busybox.reference } });
-    const logDir = join(daemon.dir, 'pod-logs');
+    await bed.daemon.image.PullImage({ image: { image: bed.busybox.reference } });
+    const logDir = join(bed.daemon.dir, 'pod-logs');
     const pod = podConfig('perms', { log_directory: logDir });
-    const podId = (await daemon.runtime.RunPodSandbox({ config: pod })).pod_sandbox_id;
-    const id = await runContainer(daemon.runtime, podId, pod, containerConfig('perms', busybox.reference, ['sleep', '1000']));
-    const bundle = join(daemon.state, 'k8s.io', id);
+    const podId = (await bed.daemon.runtime.RunPodSandbox({ config: pod })).pod_sandbox_id;
+    const id = await runContainer(bed.daemon.runtime, podId, pod, containerConfig('perms', bed.busybox.reference, ['sleep', '1000']));
+    const bundle = join(bed.daemon.state, 'k8s.io', id);
     const found = {
-      socket: mode(daemon.socket),
-      root: mode(daemon.root),
-      metadata: mode(join(daemon.root, 'metadata')),
-      state: mode(daemon.state),
-      namespace: mode(join(daemon.state, 'k8s.io')),
-      podDir: mode(join(daemon.state, 'k8s.io', podId)),
+      socket: mode(bed.daemon.socket),
+      root: mode(bed.daemon.root),
+      metadata: mode(join(bed.daemon.root, 'metadata')),
+      state: mode(bed.daemon.state),
+      namespace: mode(join(bed.daemon.state, 'k8s.io')),
+      podDir: mode(join(bed.daemon.state, 'k8s.io', podId)),
       bundle: mode(bundle),
       config: mode(join(bundle, 'config.json')),
-      runcRoot: mode(join(daemon.state, 'runc', 'k8s.io')),
+      runcRoot: mode(join(bed.daemon.state, 'runc', 'k8s.io')),
       log: mode(join(logDir, 'perms.log')),
       shimLog: mode(join(bundle, 'shim.log')),
     };
@@ -118,7 +102,7 @@ describe('limits and permissions', () => {
     });
     // The secret in the image's environment is in config.json, which only root may read.
     expect(readFileSync(join(bundle, 'config.json'), 'utf8')).toContain('SECRET=hunter2');
-    await daemon.runtime.StopPodSandbox({ pod_sandbox_id: podId });
-    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: podId });
+    await bed.daemon.runtime.StopPodSandbox({ pod_sandbox_id: podId });
+    await bed.daemon.runtime.RemovePodSandbox({ pod_sandbox_id: podId });
   });
 });

@@ -1,13 +1,11 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connectBerth } from '../../proto/berth-client.js';
 import type { ContainerStatus__Output } from '../../proto/gen/runtime/v1/ContainerStatus.js';
-import { busyboxImage, pushImage, type PushedImage } from '../fixtures/images.js';
+import { busyboxImage, pushImage } from '../fixtures/images.js';
 import { alive, leftovers, NOTHING_LEFT, processesUnder } from '../fixtures/leftovers.js';
-import { cleanupPods, containerConfig, E2E_CGROUP_PARENT, podConfig, runContainer, waitExited, waitFor, writeE2eCniConfig } from '../fixtures/pods.js';
-import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
-import { startBerthd, type BerthdHandle } from '../harness/berthd.js';
+import { containerConfig, E2E_CGROUP_PARENT, podConfig, runContainer, usePodTestBed, waitExited, waitFor } from '../fixtures/pods.js';
 
 /**
  * Restart recovery through the CRI socket: berthd stopped (SIGTERM) or killed (SIGKILL) with pods READY and
@@ -15,36 +13,26 @@ import { startBerthd, type BerthdHandle } from '../harness/berthd.js';
  * entries (a hung shim, a dead shim, a damaged record) that must not hold up the others.
  */
 describe('restart recovery', () => {
-  let registry: TestRegistry;
-  let daemon: BerthdHandle;
-  let busybox: PushedImage;
-
-  beforeAll(async () => {
-    registry = await startRegistry();
-    busybox = await pushImage({ url: registry.url }, 'e2e/busybox', '1', await busyboxImage({ config: { Env: ['PATH=/bin'] } }));
-    const pause = await pushImage({ url: registry.url }, 'e2e/pause', '1', await busyboxImage({ config: { Entrypoint: ['sleep', '2147483647'] } }));
-    // A collection every second all along: it must never touch what the records name.
-    daemon = await startBerthd({ config: { cri: { sandbox_image: pause.reference }, images: { gc_interval: '1s' } } });
-    await writeE2eCniConfig(daemon);
-    await daemon.image.PullImage({ image: { image: busybox.reference } });
-  });
-  afterAll(async () => {
-    await cleanupPods(daemon);
-    await daemon?.cleanup();
-    await registry?.stop();
+  const bed = usePodTestBed({
+    busybox: { config: { Env: ['PATH=/bin'] } },
+    berthd: async (registry) => {
+      const pause = await pushImage({ url: registry.url }, 'e2e/pause', '1', await busyboxImage({ config: { Entrypoint: ['sleep', '2147483647'] } }));
+      // A collection every second all along: it must never touch what the records name.
+      return { config: { cri: { sandbox_image: pause.reference }, images: { gc_interval: '1s' } } };
+    },
   });
 
   const containerState = async (id: string) => {
-    const { status, info } = await daemon.runtime.ContainerStatus({ container_id: id, verbose: true });
+    const { status, info } = await bed.daemon.runtime.ContainerStatus({ container_id: id, verbose: true });
     return { status: status as ContainerStatus__Output, pid: JSON.parse(info['info'] ?? '{}').pid as number };
   };
   const podState = async (id: string) => {
-    const { status, info } = await daemon.runtime.PodSandboxStatus({ pod_sandbox_id: id, verbose: true });
+    const { status, info } = await bed.daemon.runtime.PodSandboxStatus({ pod_sandbox_id: id, verbose: true });
     const verbose = JSON.parse(info['info'] ?? '{}') as { netNamespace: string; pid: number };
     return { state: status?.state, ip: status?.network?.ip, createdAt: status?.created_at, netns: verbose.netNamespace, infraPid: verbose.pid };
   };
   const doctor = async (fix: boolean) => {
-    const berth = connectBerth(daemon.socket);
+    const berth = connectBerth(bed.daemon.socket);
     try {
       return (await berth.doctor.Check({ namespace: '', fix })).findings;
     } finally {
@@ -60,30 +48,30 @@ describe('restart recovery', () => {
 
   for (const mode of ['SIGTERM', 'SIGKILL'] as const) {
     it(`reports every pod and container as before after ${mode}, and they stay manageable`, async () => {
-      const logDir = join(daemon.dir, `logs-${mode}`);
+      const logDir = join(bed.daemon.dir, `logs-${mode}`);
       const ready = podConfig(`ready-${mode.toLowerCase()}`, { log_directory: logDir });
-      const readyId = (await daemon.runtime.RunPodSandbox({ config: ready })).pod_sandbox_id;
-      const run = (name: string, command: string[]) => runContainer(daemon.runtime, readyId, ready, containerConfig(name, busybox.reference, command));
-      const created = (await daemon.runtime.CreateContainer({ pod_sandbox_id: readyId, config: containerConfig('created', busybox.reference, ['sleep', '1000']), sandbox_config: ready })).container_id;
+      const readyId = (await bed.daemon.runtime.RunPodSandbox({ config: ready })).pod_sandbox_id;
+      const run = (name: string, command: string[]) => runContainer(bed.daemon.runtime, readyId, ready, containerConfig(name, bed.busybox.reference, command));
+      const created = (await bed.daemon.runtime.CreateContainer({ pod_sandbox_id: readyId, config: containerConfig('created', bed.busybox.reference, ['sleep', '1000']), sandbox_config: ready })).container_id;
       const chatty = await run('chatty', ['sh', '-c', 'i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done']);
       const exited = await run('exited', ['sh', '-c', 'exit 3']);
       const later = await run('later', ['sh', '-c', 'while [ ! -e /go ]; do sleep 0.05; done; exit 7']);
-      await waitExited(daemon.runtime, exited);
+      await waitExited(bed.daemon.runtime, exited);
       // Its status is recorded, so its shim has been released: no idle shim per exited container.
-      await waitFor('the shim of the exited container to go', async () => ((await processesUnder(join(daemon.state, 'k8s.io', exited))).length === 0 ? true : undefined), 5000);
+      await waitFor('the shim of the exited container to go', async () => ((await processesUnder(join(bed.daemon.state, 'k8s.io', exited))).length === 0 ? true : undefined), 5000);
 
       const stopped = podConfig(`notready-${mode.toLowerCase()}`);
-      const stoppedId = (await daemon.runtime.RunPodSandbox({ config: stopped })).pod_sandbox_id;
-      const inStopped = await runContainer(daemon.runtime, stoppedId, stopped, containerConfig('victim', busybox.reference, ['sleep', '1000']));
-      const createdInStopped = (await daemon.runtime.CreateContainer({ pod_sandbox_id: stoppedId, config: containerConfig('never', busybox.reference, ['true']), sandbox_config: stopped })).container_id;
-      await daemon.runtime.StopPodSandbox({ pod_sandbox_id: stoppedId });
+      const stoppedId = (await bed.daemon.runtime.RunPodSandbox({ config: stopped })).pod_sandbox_id;
+      const inStopped = await runContainer(bed.daemon.runtime, stoppedId, stopped, containerConfig('victim', bed.busybox.reference, ['sleep', '1000']));
+      const createdInStopped = (await bed.daemon.runtime.CreateContainer({ pod_sandbox_id: stoppedId, config: containerConfig('never', bed.busybox.reference, ['true']), sandbox_config: stopped })).container_id;
+      await bed.daemon.runtime.StopPodSandbox({ pod_sandbox_id: stoppedId });
 
       // A shared-PID pod: its infra container holds the PID namespace and must be found again too.
       const shared = podConfig(`sharedpid-${mode.toLowerCase()}`, {
         linux: { cgroup_parent: E2E_CGROUP_PARENT, security_context: { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' } } },
       });
-      const sharedId = (await daemon.runtime.RunPodSandbox({ config: shared })).pod_sandbox_id;
-      const inShared = await runContainer(daemon.runtime, sharedId, shared, containerConfig('peer', busybox.reference, ['sleep', '1000'], {
+      const sharedId = (await bed.daemon.runtime.RunPodSandbox({ config: shared })).pod_sandbox_id;
+      const inShared = await runContainer(bed.daemon.runtime, sharedId, shared, containerConfig('peer', bed.busybox.reference, ['sleep', '1000'], {
         linux: { security_context: { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' } } },
       }));
 
@@ -100,16 +88,16 @@ describe('restart recovery', () => {
       expect(before.get(inStopped)?.status.state).toBe('CONTAINER_EXITED');
       expect(before.get(createdInStopped)?.status.state).toBe('CONTAINER_CREATED');
 
-      const info = await (mode === 'SIGTERM' ? daemon.stop('SIGTERM') : daemon.kill());
+      const info = await (mode === 'SIGTERM' ? bed.daemon.stop('SIGTERM') : bed.daemon.kill());
       expect(info.signal ?? 'exit 0').toBe(mode === 'SIGTERM' ? 'exit 0' : 'SIGKILL');
       expect(await alive(before.get(chatty)!.pid)).toBe(true);
       // The container exits while nobody listens to its shim.
       const downFrom = BigInt(Date.now()) * 1_000_000n;
       const laterPid = before.get(later)!.pid;
-      await writeFile(join(daemon.state, 'k8s.io', later, 'rootfs', 'go'), '');
+      await writeFile(join(bed.daemon.state, 'k8s.io', later, 'rootfs', 'go'), '');
       await waitFor('the container to exit during the downtime', async () => ((await alive(laterPid)) ? undefined : true), 10_000);
       const downTo = BigInt(Date.now()) * 1_000_000n;
-      await daemon.restart();
+      await bed.daemon.restart();
 
       for (const [id, pod] of podsBefore) expect(await podState(id), `pod ${id}`).toEqual(pod);
       for (const [id, was] of before) {
@@ -122,7 +110,7 @@ describe('restart recovery', () => {
         }
         expect(now, `container ${was.status.metadata?.name}`).toEqual(was);
       }
-      const listed = await daemon.runtime.ListContainers({ filter: { pod_sandbox_id: readyId } });
+      const listed = await bed.daemon.runtime.ListContainers({ filter: { pod_sandbox_id: readyId } });
       expect(listed.containers.map((c) => c.id).sort()).toEqual([created, chatty, exited, later].sort());
 
       // The log kept flowing through the downtime and flows on: no number missing, more coming.
@@ -132,27 +120,27 @@ describe('restart recovery', () => {
       const numbers = await logNumbers(logFile);
       expect(numbers).toEqual(numbers.map((_, i) => i));
 
-      expect((await daemon.runtime.ExecSync({ container_id: chatty, cmd: ['echo', 'after restart'], timeout: 10 })).stdout.toString()).toBe('after restart\n');
+      expect((await bed.daemon.runtime.ExecSync({ container_id: chatty, cmd: ['echo', 'after restart'], timeout: 10 })).stdout.toString()).toBe('after restart\n');
       // The peer still shares the infra container's PID namespace: the infra's sleep is pid 1 there.
-      expect((await daemon.runtime.ExecSync({ container_id: inShared, cmd: ['cat', '/proc/1/cmdline'], timeout: 10 })).stdout.toString()).toContain('sleep');
-      await daemon.runtime.StartContainer({ container_id: created });
+      expect((await bed.daemon.runtime.ExecSync({ container_id: inShared, cmd: ['cat', '/proc/1/cmdline'], timeout: 10 })).stdout.toString()).toContain('sleep');
+      await bed.daemon.runtime.StartContainer({ container_id: created });
       expect((await containerState(created)).status.state).toBe('CONTAINER_RUNNING');
       const pids = [...before.values()].map((b) => b.pid).concat((await containerState(created)).pid).filter((p) => p > 0);
-      for (const id of [created, chatty, inShared]) await daemon.runtime.StopContainer({ container_id: id, timeout: 0 });
-      for (const id of containers) await daemon.runtime.RemoveContainer({ container_id: id });
+      for (const id of [created, chatty, inShared]) await bed.daemon.runtime.StopContainer({ container_id: id, timeout: 0 });
+      for (const id of containers) await bed.daemon.runtime.RemoveContainer({ container_id: id });
       for (const id of [readyId, stoppedId, sharedId]) {
-        await daemon.runtime.StopPodSandbox({ pod_sandbox_id: id });
-        await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: id });
+        await bed.daemon.runtime.StopPodSandbox({ pod_sandbox_id: id });
+        await bed.daemon.runtime.RemovePodSandbox({ pod_sandbox_id: id });
       }
-      expect(await leftovers(daemon, daemon.pid)).toEqual(NOTHING_LEFT);
+      expect(await leftovers(bed.daemon, bed.daemon.pid)).toEqual(NOTHING_LEFT);
       for (const pid of pids) expect(await alive(pid), `pid ${pid}`).toBe(false);
     });
   }
 
   it('recovers the healthy entries when one shim hangs, one is dead and one record is damaged', async () => {
     const pod = podConfig('broken');
-    const podId = (await daemon.runtime.RunPodSandbox({ config: pod })).pod_sandbox_id;
-    const run = (name: string) => runContainer(daemon.runtime, podId, pod, containerConfig(name, busybox.reference, ['sleep', '1000']));
+    const podId = (await bed.daemon.runtime.RunPodSandbox({ config: pod })).pod_sandbox_id;
+    const run = (name: string) => runContainer(bed.daemon.runtime, podId, pod, containerConfig(name, bed.busybox.reference, ['sleep', '1000']));
     const [healthy, hung, dead, damaged, unreachable] = [await run('healthy'), await run('hung'), await run('dead'), await run('damaged'), await run('unreachable')];
     const pidOf = async (id: string) => (await containerState(id)).pid;
     const shimPid = async (id: string): Promise<number> => {
@@ -165,18 +153,18 @@ describe('restart recovery', () => {
     const deadPid = await pidOf(dead);
     const unreachableShim = await shimPid(unreachable);
     const unreachablePid = await pidOf(unreachable);
-    const damagedFile = join(daemon.root, 'metadata', 'k8s.io', 'containers', `${damaged}.json`);
+    const damagedFile = join(bed.daemon.root, 'metadata', 'k8s.io', 'containers', `${damaged}.json`);
     const record = await readFile(damagedFile, 'utf8');
 
-    await daemon.kill();
+    await bed.daemon.kill();
     process.kill(hungShim, 'SIGSTOP');
     process.kill(deadShim, 'SIGKILL');
     // A shim that lives on without its socket: nobody can reach it any more.
-    await rm(join(daemon.state, 'k8s.io', unreachable, 'shim.sock'));
+    await rm(join(bed.daemon.state, 'k8s.io', unreachable, 'shim.sock'));
     await writeFile(damagedFile, record.slice(0, 40));
     try {
       const started = Date.now();
-      await daemon.restart();
+      await bed.daemon.restart();
       // One time limit per entry, not per daemon: the hung shim costs its own limit once.
       expect(Date.now() - started).toBeLessThan(15_000);
       expect((await containerState(healthy)).status.state).toBe('CONTAINER_RUNNING');
@@ -190,9 +178,9 @@ describe('restart recovery', () => {
       expect(deadStatus.message).toMatch(/shim/);
       await waitFor('the orphaned container to be gone', async () => ((await alive(deadPid)) ? undefined : true), 5000);
       // The damaged record is not listed, and not swept either: its container keeps running for the operator.
-      expect((await daemon.runtime.ListContainers({})).containers.map((c) => c.id)).not.toContain(damaged);
+      expect((await bed.daemon.runtime.ListContainers({})).containers.map((c) => c.id)).not.toContain(damaged);
       expect(await alive(await pidOf(healthy))).toBe(true);
-      expect(daemon.logs()).toContain(`${damaged}.json`);
+      expect(bed.daemon.logs()).toContain(`${damaged}.json`);
       // The unreachable shim's container is stopped with the runtime like the dead one's; the shim itself is
       // for the doctor, which kills it.
       expect((await containerState(unreachable)).status).toMatchObject({ state: 'CONTAINER_EXITED', exit_code: 255 });
@@ -206,33 +194,33 @@ describe('restart recovery', () => {
     await waitFor('the hung container to be running again', async () => ((await containerState(hung)).status.state === 'CONTAINER_RUNNING' ? true : undefined), 10_000);
     // Repaired by hand, the record comes back on the next start.
     await writeFile(damagedFile, record);
-    await daemon.restart();
+    await bed.daemon.restart();
     expect((await containerState(damaged)).status.state).toBe('CONTAINER_RUNNING');
     expect((await containerState(hung)).status.state).toBe('CONTAINER_RUNNING');
     // What is left for the doctor is the shim without a socket; --fix kills it.
     expect((await doctor(true)).map((f) => `${f.kind} ${f.subject} ${f.fixed}`)).toEqual([`shim ${unreachableShim} true`]);
     await waitFor('the unreachable shim to be killed', async () => ((await alive(unreachableShim)) ? undefined : true), 5000);
-    await daemon.runtime.StopPodSandbox({ pod_sandbox_id: podId });
-    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: podId });
-    expect(await leftovers(daemon, daemon.pid)).toEqual(NOTHING_LEFT);
+    await bed.daemon.runtime.StopPodSandbox({ pod_sandbox_id: podId });
+    await bed.daemon.runtime.RemovePodSandbox({ pod_sandbox_id: podId });
+    expect(await leftovers(bed.daemon, bed.daemon.pid)).toEqual(NOTHING_LEFT);
   });
 
   it('notices a shim killed while its container runs, stops the container and leaves nothing behind', async () => {
     const pod = podConfig('shimkill');
-    const podId = (await daemon.runtime.RunPodSandbox({ config: pod })).pod_sandbox_id;
-    const id = await runContainer(daemon.runtime, podId, pod, containerConfig('orphan', busybox.reference, ['sleep', '1000']));
+    const podId = (await bed.daemon.runtime.RunPodSandbox({ config: pod })).pod_sandbox_id;
+    const id = await runContainer(bed.daemon.runtime, podId, pod, containerConfig('orphan', bed.busybox.reference, ['sleep', '1000']));
     const pid = (await containerState(id)).pid;
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     const shim = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
     process.kill(shim, 'SIGKILL');
-    const status = await waitExited(daemon.runtime, id, 10_000);
+    const status = await waitExited(bed.daemon.runtime, id, 10_000);
     expect(status).toMatchObject({ exit_code: 255 });
     expect(status.message).toMatch(/shim/);
     await waitFor('the container process to be gone', async () => ((await alive(pid)) ? undefined : true), 5000);
-    await daemon.runtime.StopContainer({ container_id: id, timeout: 0 });
-    await daemon.runtime.RemoveContainer({ container_id: id });
-    await daemon.runtime.StopPodSandbox({ pod_sandbox_id: podId });
-    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: podId });
-    expect(await leftovers(daemon, daemon.pid)).toEqual(NOTHING_LEFT);
+    await bed.daemon.runtime.StopContainer({ container_id: id, timeout: 0 });
+    await bed.daemon.runtime.RemoveContainer({ container_id: id });
+    await bed.daemon.runtime.StopPodSandbox({ pod_sandbox_id: podId });
+    await bed.daemon.runtime.RemovePodSandbox({ pod_sandbox_id: podId });
+    expect(await leftovers(bed.daemon, bed.daemon.pid)).toEqual(NOTHING_LEFT);
   });
 });

@@ -4,11 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { busyboxImage, pushImage, type PushedImage } from '../fixtures/images.js';
-import { cleanupPods, containerConfig, podConfig, runContainer, waitExited, writeE2eCniConfig } from '../fixtures/pods.js';
-import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { containerConfig, podConfig, runContainer, usePodTestBed, waitExited } from '../fixtures/pods.js';
 import { rejectionOf } from '../fixtures/rejection.js';
-import { startBerthd, type BerthdHandle } from '../harness/berthd.js';
 
 const BERTHCTL = fileURLToPath(new URL('../../dist/daemon/cli/berthctl.js', import.meta.url));
 
@@ -37,73 +34,66 @@ async function bindUnifiedControllersToV1(): Promise<string[]> {
 
 /** RuntimeClass: [cri.runtimes.crun] runs a pod's containers with Debian's crun; unknown handlers are refused. */
 describe('runtime handlers', () => {
-  let registry: TestRegistry;
-  let daemon: BerthdHandle;
-  let busybox: PushedImage;
   let boundControllers: string[] = [];
-
+  // Registered first so that the controllers are bound before berthd starts and unbound after it stops.
   beforeAll(async () => {
     boundControllers = await bindUnifiedControllersToV1();
-    registry = await startRegistry();
-    busybox = await pushImage({ url: registry.url }, 'e2e/busybox', '1', await busyboxImage());
-    daemon = await startBerthd({ config: { cri: { runtimes: { runc: { path: 'runc', args: [] }, crun: { path: 'crun', args: [] }, gone: { path: '/nonexistent/gone-runc', args: [] } } } } });
-    await writeE2eCniConfig(daemon);
-    await daemon.image.PullImage({ image: { image: busybox.reference } });
   });
   afterAll(async () => {
-    if (daemon !== undefined) await execa(process.execPath, [BERTHCTL, '--address', daemon.socket, '-n', 'moby', 'rm', 'c1'], { reject: false });
-    await cleanupPods(daemon);
-    await daemon?.cleanup();
-    await registry?.stop();
     for (const target of boundControllers) {
       await execa('umount', [target]);
       await rmdir(target);
     }
   });
+  const bed = usePodTestBed({ berthd: { config: { cri: { runtimes: { runc: { path: 'runc', args: [] }, crun: { path: 'crun', args: [] }, gone: { path: '/nonexistent/gone-runc', args: [] } } } } } });
+
+  afterAll(async () => {
+    if (bed.daemon !== undefined) await execa(process.execPath, [BERTHCTL, '--address', bed.daemon.socket, '-n', 'moby', 'rm', 'c1'], { reject: false });
+  });
 
   it('lists the configured handlers in Status', async () => {
-    const { runtime_handlers } = await daemon.runtime.Status({ verbose: false });
+    const { runtime_handlers } = await bed.daemon.runtime.Status({ verbose: false });
     expect(runtime_handlers.map((h) => h.name)).toEqual(['', 'runc', 'crun', 'gone']);
   });
 
   it('runs a RuntimeClass crun pod with crun and reports the handler', async () => {
     const pod = podConfig('crun');
-    const { pod_sandbox_id: podId } = await daemon.runtime.RunPodSandbox({ config: pod, runtime_handler: 'crun' });
-    expect((await daemon.runtime.PodSandboxStatus({ pod_sandbox_id: podId, verbose: false })).status?.runtime_handler).toBe('crun');
-    expect((await daemon.runtime.ListPodSandbox({})).items.find((p) => p.id === podId)?.runtime_handler).toBe('crun');
-    const id = await runContainer(daemon.runtime, podId, pod, containerConfig('hello', busybox.reference, ['sh', '-c', 'echo from-crun; sleep 1000']));
-    const root = join(daemon.state, 'runc', 'k8s.io');
+    const { pod_sandbox_id: podId } = await bed.daemon.runtime.RunPodSandbox({ config: pod, runtime_handler: 'crun' });
+    expect((await bed.daemon.runtime.PodSandboxStatus({ pod_sandbox_id: podId, verbose: false })).status?.runtime_handler).toBe('crun');
+    expect((await bed.daemon.runtime.ListPodSandbox({})).items.find((p) => p.id === podId)?.runtime_handler).toBe('crun');
+    const id = await runContainer(bed.daemon.runtime, podId, pod, containerConfig('hello', bed.busybox.reference, ['sh', '-c', 'echo from-crun; sleep 1000']));
+    const root = join(bed.daemon.state, 'runc', 'k8s.io');
     // crun keeps the container in its own state format; runc does not know it.
     expect(await runtimeList('crun', root)).toContain(id);
     expect(await runtimeList('runc', root)).not.toContain(id);
-    const exec = await daemon.runtime.ExecSync({ container_id: id, cmd: ['echo', 'exec-ok'], timeout: 10 });
+    const exec = await bed.daemon.runtime.ExecSync({ container_id: id, cmd: ['echo', 'exec-ok'], timeout: 10 });
     expect(Buffer.from(exec.stdout).toString()).toBe('exec-ok\n');
-    await daemon.runtime.StopContainer({ container_id: id, timeout: 0 });
-    expect((await waitExited(daemon.runtime, id)).exit_code).toBe(137);
-    await daemon.runtime.RemovePodSandbox({ pod_sandbox_id: podId });
+    await bed.daemon.runtime.StopContainer({ container_id: id, timeout: 0 });
+    expect((await waitExited(bed.daemon.runtime, id)).exit_code).toBe(137);
+    await bed.daemon.runtime.RemovePodSandbox({ pod_sandbox_id: podId });
     expect(await runtimeList('crun', root)).not.toContain(id);
   });
 
   it('runs a berthctl container with --runtime crun', async () => {
-    const run = await execa(process.execPath, [BERTHCTL, '--address', daemon.socket, '-n', 'moby', 'run', '--pull', '--runtime', 'crun', busybox.reference, 'c1', 'sleep', '1000']);
+    const run = await execa(process.execPath, [BERTHCTL, '--address', bed.daemon.socket, '-n', 'moby', 'run', '--pull', '--runtime', 'crun', bed.busybox.reference, 'c1', 'sleep', '1000']);
     const id = run.stdout.trim();
-    expect(await runtimeList('crun', join(daemon.state, 'runc', 'moby'))).toContain(id);
-    const ls = await execa(process.execPath, [BERTHCTL, '--address', daemon.socket, '-n', 'moby', '--json', 'containers', 'ls']);
+    expect(await runtimeList('crun', join(bed.daemon.state, 'runc', 'moby'))).toContain(id);
+    const ls = await execa(process.execPath, [BERTHCTL, '--address', bed.daemon.socket, '-n', 'moby', '--json', 'containers', 'ls']);
     expect(JSON.parse(ls.stdout)).toEqual([expect.objectContaining({ name: 'c1', runtime_handler: 'crun', state: 'CONTAINER_RUNNING' })]);
   });
 
   it('refuses an unknown handler with InvalidArgument naming the configured ones', async () => {
-    const err = (await rejectionOf(daemon.runtime.RunPodSandbox({ config: podConfig('nope'), runtime_handler: 'kata' }))) as ServiceError;
+    const err = (await rejectionOf(bed.daemon.runtime.RunPodSandbox({ config: podConfig('nope'), runtime_handler: 'kata' }))) as ServiceError;
     expect(err.code).toBe(GrpcStatus.INVALID_ARGUMENT);
     expect(err.details).toBe('runtime handler "kata" is not configured; use "" or one of "runc", "crun", "gone" ([cri.runtimes] in berth\'s config)');
-    expect((await daemon.runtime.ListPodSandbox({})).items.filter((p) => p.metadata?.name === 'nope')).toEqual([]);
+    expect((await bed.daemon.runtime.ListPodSandbox({})).items.filter((p) => p.metadata?.name === 'nope')).toEqual([]);
   });
 
   it('refuses a handler whose runtime binary is missing with FailedPrecondition naming the config key', async () => {
-    const err = (await rejectionOf(daemon.runtime.RunPodSandbox({ config: podConfig('gone'), runtime_handler: 'gone' }))) as ServiceError;
+    const err = (await rejectionOf(bed.daemon.runtime.RunPodSandbox({ config: podConfig('gone'), runtime_handler: 'gone' }))) as ServiceError;
     expect(err.code).toBe(GrpcStatus.FAILED_PRECONDITION);
     expect(err.details).toContain('/nonexistent/gone-runc does not exist or is not executable');
     expect(err.details).toContain('[cri.runtimes.gone] path');
-    expect((await daemon.runtime.ListPodSandbox({})).items.filter((p) => p.metadata?.name === 'gone')).toEqual([]);
+    expect((await bed.daemon.runtime.ListPodSandbox({})).items.filter((p) => p.metadata?.name === 'gone')).toEqual([]);
   });
 });

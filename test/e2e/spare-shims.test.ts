@@ -1,11 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { busyboxImage, pushImage, type PushedImage } from '../fixtures/images.js';
+import { describe, expect, it } from 'vitest';
 import { alive, processesUnder } from '../fixtures/leftovers.js';
-import { cleanupPods, containerConfig, podConfig, runContainer, waitFor, writeE2eCniConfig } from '../fixtures/pods.js';
-import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
-import { startBerthd, type BerthdHandle } from '../harness/berthd.js';
+import { containerConfig, podConfig, runContainer, usePodTestBed, waitFor } from '../fixtures/pods.js';
 
 /**
  * berthd keeps one shim started ahead of need (state/spares/), so a CreateContainer does not wait for node to
@@ -13,38 +10,22 @@ import { startBerthd, type BerthdHandle } from '../harness/berthd.js';
  * outlives a killed daemon and is adopted by the next; a clean stop shuts it down.
  */
 describe('spare shims', () => {
-  let registry: TestRegistry;
-  let daemon: BerthdHandle;
-  let busybox: PushedImage;
+  const bed = usePodTestBed({ busybox: { config: { Env: ['PATH=/bin'] } } });
 
   /** The pid of the spare shim waiting in the daemon's spares dir, once there is exactly one. */
   const spare = (): Promise<number> =>
     waitFor('one spare shim', async () => {
       // A spare that was taken keeps its spare argv but has moved its socket into the bundle.
-      const idle = (await processesUnder(join(daemon.state, 'spares'))).filter((p) => existsSync(/--socket (\S+)/.exec(p)?.[1] ?? ''));
+      const idle = (await processesUnder(join(bed.daemon.state, 'spares'))).filter((p) => existsSync(/--socket (\S+)/.exec(p)?.[1] ?? ''));
       return idle.length === 1 ? Number(idle[0]!.split(' ')[0]) : undefined;
     });
-
-  beforeAll(async () => {
-    registry = await startRegistry();
-    busybox = await pushImage({ url: registry.url }, 'e2e/busybox', '1', await busyboxImage({ config: { Env: ['PATH=/bin'] } }));
-    daemon = await startBerthd();
-    await writeE2eCniConfig(daemon);
-    await daemon.image.PullImage({ image: { image: busybox.reference } });
-  });
-
-  afterAll(async () => {
-    await cleanupPods(daemon);
-    await daemon?.cleanup();
-    await registry?.stop();
-  });
 
   it('a container gets the waiting spare as its shim, and a new spare is started', async () => {
     const waiting = await spare();
     const pod = podConfig('spare-pod');
-    const { pod_sandbox_id: podId } = await daemon.runtime.RunPodSandbox({ config: pod });
-    const id = await runContainer(daemon.runtime, podId, pod, containerConfig('sleeper', busybox.reference, ['sleep', '60']));
-    const shimPid = Number(readFileSync(join(daemon.state, 'k8s.io', id, 'shim.pid'), 'utf8'));
+    const { pod_sandbox_id: podId } = await bed.daemon.runtime.RunPodSandbox({ config: pod });
+    const id = await runContainer(bed.daemon.runtime, podId, pod, containerConfig('sleeper', bed.busybox.reference, ['sleep', '60']));
+    const shimPid = Number(readFileSync(join(bed.daemon.state, 'k8s.io', id, 'shim.pid'), 'utf8'));
     expect(shimPid).toBe(waiting);
     // The spare booted at a low priority; as a container's shim it runs, and runs the container, at 0.
     const nice = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
@@ -57,11 +38,11 @@ describe('spare shims', () => {
 
   it('a spare outlives a killed daemon and is adopted; a clean stop shuts it down', async () => {
     const waiting = await spare();
-    await daemon.kill();
-    await daemon.restart();
+    await bed.daemon.kill();
+    await bed.daemon.restart();
     expect(await spare()).toBe(waiting);
-    await daemon.stop();
+    await bed.daemon.stop();
     await waitFor('the spare to exit', async () => ((await alive(waiting)) ? undefined : true), 10_000);
-    await daemon.restart();
+    await bed.daemon.restart();
   });
 });

@@ -2,12 +2,9 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { PodSandboxConfig } from '../../proto/gen/runtime/v1/PodSandboxConfig.js';
-import { busyboxImage, pushImage, type PushedImage } from '../fixtures/images.js';
-import { cleanupPods, containerConfig, podConfig, runContainer, waitExited, waitFor, writeE2eCniConfig } from '../fixtures/pods.js';
-import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
-import { startBerthd, type BerthdHandle } from '../harness/berthd.js';
+import { containerConfig, podConfig, runContainer, usePodTestBed, waitExited, waitFor } from '../fixtures/pods.js';
 
 const CRICTL = ['/usr/local/bin/crictl', '/usr/bin/crictl'].find((path) => existsSync(path));
 
@@ -24,31 +21,19 @@ function httpGet(port: number, path: string): Promise<string> {
 
 /** The Kubernetes project's own client against berth's streaming server: client-go's SPDY, not ours. */
 describe.skipIf(CRICTL === undefined)('crictl exec, attach and port-forward against berthd', () => {
-  let registry: TestRegistry;
-  let daemon: BerthdHandle;
-  let busybox: PushedImage;
+  const bed = usePodTestBed({ busybox: { config: { Cmd: ['sh'], Env: ['PATH=/bin'] } } });
   let pod: PodSandboxConfig;
   let podId: string;
   let shell: string;
-  const args = (...rest: string[]) => ['--runtime-endpoint', `unix://${daemon.socket}`, '--image-endpoint', `unix://${daemon.socket}`, '--timeout', '20s', ...rest];
+  const args = (...rest: string[]) => ['--runtime-endpoint', `unix://${bed.daemon.socket}`, '--image-endpoint', `unix://${bed.daemon.socket}`, '--timeout', '20s', ...rest];
   const crictl = (rest: string[], input?: string) => execa(CRICTL!, args(...rest), { reject: false, input: input ?? '', timeout: 30_000 });
   const run = (name: string, command: string[], over: Parameters<typeof containerConfig>[3] = {}): Promise<string> =>
-    runContainer(daemon.runtime, podId, pod, containerConfig(name, busybox.reference, command, over));
+    runContainer(bed.daemon.runtime, podId, pod, containerConfig(name, bed.busybox.reference, command, over));
 
   beforeAll(async () => {
-    registry = await startRegistry();
-    busybox = await pushImage({ url: registry.url }, 'e2e/busybox', '1', await busyboxImage({ config: { Cmd: ['sh'], Env: ['PATH=/bin'] } }));
-    daemon = await startBerthd();
-    await writeE2eCniConfig(daemon);
-    await daemon.image.PullImage({ image: { image: busybox.reference } });
     pod = podConfig('crictl-streaming');
-    podId = (await daemon.runtime.RunPodSandbox({ config: pod })).pod_sandbox_id;
+    podId = (await bed.daemon.runtime.RunPodSandbox({ config: pod })).pod_sandbox_id;
     shell = await run('shell', ['sh', '-c', 'mkdir -p /www && echo served-in-pod > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www']);
-  });
-  afterAll(async () => {
-    await cleanupPods(daemon);
-    await daemon?.cleanup();
-    await registry?.stop();
   });
 
   it('crictl exec (streaming) passes stdout, stderr and the exit code; -s runs through ExecSync', async () => {
@@ -86,8 +71,8 @@ describe.skipIf(CRICTL === undefined)('crictl exec, attach and port-forward agai
     const id = await run('reader', ['sh', '-c', 'read line; echo "got $line"'], { stdin: true, stdin_once: true });
     const r = await crictl(['attach', '-i', id], 'hello\n');
     expect(r.stdout, r.stderr).toContain('got hello');
-    expect(await waitExited(daemon.runtime, id)).toMatchObject({ exit_code: 0 });
-    await daemon.runtime.RemoveContainer({ container_id: id });
+    expect(await waitExited(bed.daemon.runtime, id)).toMatchObject({ exit_code: 0 });
+    await bed.daemon.runtime.RemoveContainer({ container_id: id });
   });
 
   it('crictl port-forward reaches a server on the pod loopback', async () => {

@@ -2,14 +2,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { PodSandboxConfig } from '../../proto/gen/runtime/v1/PodSandboxConfig.js';
-import { busyboxImage, pushImage, type PushedImage } from '../fixtures/images.js';
-import { cleanupPods, containerConfig, podConfig, runContainer, waitExited, waitFor, writeE2eCniConfig } from '../fixtures/pods.js';
-import { startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { containerConfig, podConfig, runContainer, usePodTestBed, waitExited, waitFor } from '../fixtures/pods.js';
 import { rejectionOf } from '../fixtures/rejection.js';
 import { spdyPortForward, spdyRemoteCommand, upgrade, UpgradeRefused, wsPortForward, wsRemoteCommand } from '../fixtures/streaming-clients.js';
-import { startBerthd, type BerthdHandle } from '../harness/berthd.js';
 
 const grpcFailure = async (p: Promise<unknown>): Promise<ServiceError> => (await rejectionOf(p)) as ServiceError;
 /** Short, so the expiry test need not wait a minute; every other test connects at once. */
@@ -40,54 +37,42 @@ function childrenOf(pid: number): number[] {
  * the SPDY and WebSocket clients of test/fixtures/streaming-clients.ts speaking client-go's protocols.
  */
 describe('CRI streaming', () => {
-  let registry: TestRegistry;
-  let daemon: BerthdHandle;
-  let busybox: PushedImage;
+  const bed = usePodTestBed({ busybox: { config: { Cmd: ['sh'], Env: ['PATH=/bin'] } }, berthd: { config: { cri: { stream_token_ttl: `${TOKEN_TTL_MS}ms` } } } });
   let pod: PodSandboxConfig;
   let podId: string;
   let shell: string;
 
   const run = (name: string, command: string[], over: Parameters<typeof containerConfig>[3] = {}): Promise<string> =>
-    runContainer(daemon.runtime, podId, pod, containerConfig(name, busybox.reference, command, over));
+    runContainer(bed.daemon.runtime, podId, pod, containerConfig(name, bed.busybox.reference, command, over));
   const execUrl = async (cmd: string[], stdio: { stdin?: boolean; stdout?: boolean; stderr?: boolean; tty?: boolean }, id = shell): Promise<string> =>
-    (await daemon.runtime.Exec({ container_id: id, cmd, stdin: false, stdout: false, stderr: false, tty: false, ...stdio })).url;
+    (await bed.daemon.runtime.Exec({ container_id: id, cmd, stdin: false, stdout: false, stderr: false, tty: false, ...stdio })).url;
 
   beforeAll(async () => {
-    registry = await startRegistry();
-    busybox = await pushImage({ url: registry.url }, 'e2e/busybox', '1', await busyboxImage({ config: { Cmd: ['sh'], Env: ['PATH=/bin'] } }));
-    daemon = await startBerthd({ config: { cri: { stream_token_ttl: `${TOKEN_TTL_MS}ms` } } });
-    await writeE2eCniConfig(daemon);
-    await daemon.image.PullImage({ image: { image: busybox.reference } });
-    pod = podConfig('streaming', { log_directory: join(daemon.dir, 'pod-logs') });
-    podId = (await daemon.runtime.RunPodSandbox({ config: pod })).pod_sandbox_id;
+    pod = podConfig('streaming', { log_directory: join(bed.daemon.dir, 'pod-logs') });
+    podId = (await bed.daemon.runtime.RunPodSandbox({ config: pod })).pod_sandbox_id;
     shell = await run('shell', ['sleep', '100000']);
-  });
-  afterAll(async () => {
-    await cleanupPods(daemon);
-    await daemon?.cleanup();
-    await registry?.stop();
   });
 
   it('validates Exec, Attach and PortForward requests', async () => {
-    const missing = await grpcFailure(daemon.runtime.Exec({ container_id: 'nope', cmd: ['true'], stdout: true }));
+    const missing = await grpcFailure(bed.daemon.runtime.Exec({ container_id: 'nope', cmd: ['true'], stdout: true }));
     expect(missing.code).toBe(GrpcStatus.NOT_FOUND);
     expect(missing.details).toContain('nope');
-    const noStdio = await grpcFailure(daemon.runtime.Exec({ container_id: shell, cmd: ['true'] }));
+    const noStdio = await grpcFailure(bed.daemon.runtime.Exec({ container_id: shell, cmd: ['true'] }));
     expect(noStdio.code).toBe(GrpcStatus.INVALID_ARGUMENT);
-    const ttyStderr = await grpcFailure(daemon.runtime.Attach({ container_id: shell, tty: true, stdout: true, stderr: true }));
+    const ttyStderr = await grpcFailure(bed.daemon.runtime.Attach({ container_id: shell, tty: true, stdout: true, stderr: true }));
     expect(ttyStderr.code).toBe(GrpcStatus.INVALID_ARGUMENT);
     expect(ttyStderr.details).toMatch(/tty and stderr/);
-    const noCmd = await grpcFailure(daemon.runtime.Exec({ container_id: shell, cmd: [], stdout: true }));
+    const noCmd = await grpcFailure(bed.daemon.runtime.Exec({ container_id: shell, cmd: [], stdout: true }));
     expect(noCmd.code).toBe(GrpcStatus.INVALID_ARGUMENT);
     const done = await run('done', ['true']);
-    await waitExited(daemon.runtime, done);
-    const exited = await grpcFailure(daemon.runtime.Exec({ container_id: done, cmd: ['true'], stdout: true }));
+    await waitExited(bed.daemon.runtime, done);
+    const exited = await grpcFailure(bed.daemon.runtime.Exec({ container_id: done, cmd: ['true'], stdout: true }));
     expect(exited.code).toBe(GrpcStatus.FAILED_PRECONDITION);
     expect(exited.details).toContain(done);
-    await daemon.runtime.RemoveContainer({ container_id: done });
-    const noPod = await grpcFailure(daemon.runtime.PortForward({ pod_sandbox_id: 'nope', port: [80] }));
+    await bed.daemon.runtime.RemoveContainer({ container_id: done });
+    const noPod = await grpcFailure(bed.daemon.runtime.PortForward({ pod_sandbox_id: 'nope', port: [80] }));
     expect(noPod.code).toBe(GrpcStatus.NOT_FOUND);
-    const { url } = await daemon.runtime.Exec({ container_id: shell, cmd: ['true'], stdout: true });
+    const { url } = await bed.daemon.runtime.Exec({ container_id: shell, cmd: ['true'], stdout: true });
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/exec\/[A-Za-z0-9_-]{32}$/);
   });
 
@@ -163,7 +148,7 @@ describe('CRI streaming', () => {
 
   it('attaches to a container started with stdin and a tty; its output still reaches the CRI log', async () => {
     const id = await run('interactive', ['sh'], { stdin: true, tty: true });
-    const { url } = await daemon.runtime.Attach({ container_id: id, stdin: true, stdout: true, tty: true });
+    const { url } = await bed.daemon.runtime.Attach({ container_id: id, stdin: true, stdout: true, tty: true });
     expect(url).toContain('/attach/');
     const client = await spdyRemoteCommand(url, { stdin: true, stdout: true, tty: true });
     client.resize(90, 30);
@@ -174,28 +159,28 @@ describe('CRI streaming', () => {
     client.write('exit 0\r');
     const r = await client.done;
     expect(parseStatus(r.error).status).toBe('Success');
-    expect(await waitExited(daemon.runtime, id)).toMatchObject({ exit_code: 0 });
-    expect(await readFile(join(daemon.dir, 'pod-logs', 'interactive.log'), 'utf8')).toContain('attached-42');
-    await daemon.runtime.RemoveContainer({ container_id: id });
+    expect(await waitExited(bed.daemon.runtime, id)).toMatchObject({ exit_code: 0 });
+    expect(await readFile(join(bed.daemon.dir, 'pod-logs', 'interactive.log'), 'utf8')).toContain('attached-42');
+    await bed.daemon.runtime.RemoveContainer({ container_id: id });
   });
 
   it('attach over WebSocket to a container with stdin (no tty) sends separate stdout and stderr', async () => {
     const id = await run('piped', ['sh', '-c', 'while read line; do echo "got $line"; echo "warn $line" >&2; done'], { stdin: true });
-    const { url } = await daemon.runtime.Attach({ container_id: id, stdin: true, stdout: true, stderr: true });
+    const { url } = await bed.daemon.runtime.Attach({ container_id: id, stdin: true, stdout: true, stderr: true });
     const client = await wsRemoteCommand(url);
     client.write('one\n');
     await waitFor('the attached loop to answer', async () => (client.stdout().includes('got one') ? true : undefined), 10_000);
     client.destroy();
-    await daemon.runtime.StopContainer({ container_id: id, timeout: 0 });
-    await daemon.runtime.RemoveContainer({ container_id: id });
+    await bed.daemon.runtime.StopContainer({ container_id: id, timeout: 0 });
+    await bed.daemon.runtime.RemoveContainer({ container_id: id });
   });
 
   it('port-forwards to a server listening only on the pod loopback, over SPDY and WebSocket', async () => {
     const id = await run('web', ['sh', '-c', 'mkdir -p /www && echo hello-from-pod > /www/index.html && httpd -p 127.0.0.1:8080 -h /www && httpd -f -p 127.0.0.1:8081 -h /www']);
-    const { url } = await daemon.runtime.PortForward({ pod_sandbox_id: podId, port: [8080] });
+    const { url } = await bed.daemon.runtime.PortForward({ pod_sandbox_id: podId, port: [8080] });
     expect(url).toContain('/portforward/');
     // The servers listen on the pod's loopback only: nothing outside the pod's network namespace reaches them.
-    const listening = async () => (await daemon.runtime.ExecSync({ container_id: id, cmd: ['netstat', '-ltn'], timeout: 10 })).stdout.toString();
+    const listening = async () => (await bed.daemon.runtime.ExecSync({ container_id: id, cmd: ['netstat', '-ltn'], timeout: 10 })).stdout.toString();
     await waitFor('httpd to listen', async () => (/127\.0\.0\.1:8081/.test(await listening()) ? true : undefined), 10_000);
     expect(await listening()).not.toMatch(/(0\.0\.0\.0|:::):808[01]/);
     const forward = await spdyPortForward(url);
@@ -216,7 +201,7 @@ describe('CRI streaming', () => {
     expect(await nothing.error).toMatch(/port 9.*refused|ECONNREFUSED/i);
     forward.close();
 
-    const { url: wsUrl } = await daemon.runtime.PortForward({ pod_sandbox_id: podId, port: [] });
+    const { url: wsUrl } = await bed.daemon.runtime.PortForward({ pod_sandbox_id: podId, port: [] });
     const ws = await wsPortForward(wsUrl, [8080, 8081]);
     ws.send(0, 'GET /index.html HTTP/1.0\r\n\r\n');
     ws.send(1, 'GET /index.html HTTP/1.0\r\n\r\n');
@@ -228,7 +213,7 @@ describe('CRI streaming', () => {
 
     // Sessions come and go without leaving a socket, netns descriptor or pod connection in the daemon.
     const session = async () => {
-      const f = await spdyPortForward((await daemon.runtime.PortForward({ pod_sandbox_id: podId, port: [8081] })).url);
+      const f = await spdyPortForward((await bed.daemon.runtime.PortForward({ pod_sandbox_id: podId, port: [8081] })).url);
       const conn = await f.connect(8081);
       let body = '';
       conn.data.on('data', (d: Buffer) => (body += d.toString()));
@@ -240,12 +225,12 @@ describe('CRI streaming', () => {
     };
     await session();
     await new Promise((r) => setTimeout(r, 300));
-    const before = fdCount(daemon.pid);
+    const before = fdCount(bed.daemon.pid);
     for (let i = 0; i < 30; i++) await session();
-    const after = await waitFor('descriptors to settle', async () => (fdCount(daemon.pid) <= before ? fdCount(daemon.pid) : undefined), 10_000).catch(() => fdCount(daemon.pid));
+    const after = await waitFor('descriptors to settle', async () => (fdCount(bed.daemon.pid) <= before ? fdCount(bed.daemon.pid) : undefined), 10_000).catch(() => fdCount(bed.daemon.pid));
     expect(after).toBeLessThanOrEqual(before);
-    await daemon.runtime.StopContainer({ container_id: id, timeout: 0 });
-    await daemon.runtime.RemoveContainer({ container_id: id });
+    await bed.daemon.runtime.StopContainer({ container_id: id, timeout: 0 });
+    await bed.daemon.runtime.RemoveContainer({ container_id: id });
   });
 
   it('a URL works once, unknown tokens get 404, and tokens expire', async () => {
@@ -269,14 +254,14 @@ describe('CRI streaming', () => {
   it('an exec whose client disappears is killed', async () => {
     const client = await spdyRemoteCommand(await execUrl(['sh', '-c', 'echo started; exec sleep 4242'], { stdout: true }), { stdout: true });
     await waitFor('the exec to start', async () => (client.stdout().includes('started') ? true : undefined), 10_000);
-    const running = async () => (await daemon.runtime.ExecSync({ container_id: shell, cmd: ['ps'], timeout: 10 })).stdout.toString().includes('sleep 4242');
+    const running = async () => (await bed.daemon.runtime.ExecSync({ container_id: shell, cmd: ['ps'], timeout: 10 })).stdout.toString().includes('sleep 4242');
     expect(await running()).toBe(true);
     client.destroy();
     await waitFor('the exec to be killed', async () => ((await running()) ? undefined : true), 10_000);
   });
 
   it('100 sequential execs leave no process or descriptor behind in the daemon or the shim', async () => {
-    const shimPid = Number(readFileSync(join(daemon.state, 'k8s.io', shell, 'shim.pid'), 'utf8'));
+    const shimPid = Number(readFileSync(join(bed.daemon.state, 'k8s.io', shell, 'shim.pid'), 'utf8'));
     const once = async (i: number) => {
       const client = i % 2 === 0
         ? await spdyRemoteCommand(await execUrl(['echo', `n${i}`], { stdout: true, stderr: true }), { stdout: true, stderr: true })
@@ -286,13 +271,13 @@ describe('CRI streaming', () => {
     };
     for (let i = 0; i < 4; i++) await once(i);
     await new Promise((r) => setTimeout(r, 500));
-    const before = { daemon: fdCount(daemon.pid), shim: fdCount(shimPid), children: childrenOf(shimPid).length };
+    const before = { daemon: fdCount(bed.daemon.pid), shim: fdCount(shimPid), children: childrenOf(shimPid).length };
     for (let i = 0; i < 100; i++) await once(i);
     // Connections close asynchronously after the last byte; give them a moment.
     await waitFor('descriptors to settle', async () => {
-      const now = { daemon: fdCount(daemon.pid), shim: fdCount(shimPid), children: childrenOf(shimPid).length };
+      const now = { daemon: fdCount(bed.daemon.pid), shim: fdCount(shimPid), children: childrenOf(shimPid).length };
       return now.daemon <= before.daemon && now.shim <= before.shim && now.children <= before.children ? now : undefined;
     }, 10_000).catch(() => undefined);
-    expect({ daemon: fdCount(daemon.pid), shim: fdCount(shimPid), children: childrenOf(shimPid).length }).toEqual(before);
+    expect({ daemon: fdCount(bed.daemon.pid), shim: fdCount(shimPid), children: childrenOf(shimPid).length }).toEqual(before);
   }, 120_000);
 });
