@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Container } from './container.js';
+import type { Container } from './container.js';
 import { ShimError, toShimError } from './errors.js';
 import {
   bundlePaths, encodeFrame, FrameReader, parseRequest, PROTOCOL_VERSION,
@@ -223,6 +223,10 @@ export class ShimServer {
   }
 
   private async create(params: CreateParams): Promise<{ pid: number }> {
+    // Loaded at the first create, not at boot: an idle (spare) shim then never loads runc's child_process,
+    // tty, the log writer and the cgroup readers (docs/ARCHITECTURE.md, Footprint). Before the check below,
+    // so that check and assignment stay one synchronous step.
+    const { Container } = await import('./container.js');
     if (this.container !== null && this.container.state(process.pid).status !== 'unknown') {
       throw new ShimError('AlreadyExists', `this shim already owns container ${this.container.params.id}; start another shim for ${params.id}`);
     }
