@@ -3,14 +3,11 @@
  * berth-shim: one per container, started detached by berthd (its own session, so the daemon may die or
  * restart without touching it). Usage:
  *   berth-shim --socket <path> [--ready-fd <fd>]
- * It becomes a child subreaper, listens on <path>, then writes "ready\n" to the ready fd and closes it; on a
- * failure before that it writes the error instead and exits 1. Everything after is the protocol
- * (shim/protocol.ts); the container is created by the `create` request.
+ * It listens on <path>, then writes "ready\n" to the ready fd and closes it; on a failure before that it writes
+ * the error instead and exits 1. Everything after is the protocol (shim/protocol.ts); the container is created
+ * by the `create` request, which also makes the shim a child subreaper before it starts runc.
  */
 import fs from 'node:fs';
-import { nowNs } from './clock.js';
-import { setChildSubreaper } from './libc.js';
-import { Reaper } from './reaper.js';
 import { ShimServer } from './server.js';
 
 function parseArgs(argv: string[]): { socket: string; readyFd: number | null } {
@@ -43,10 +40,7 @@ async function main(): Promise<void> {
   try {
     const args = parseArgs(process.argv.slice(2));
     readyFd = args.readyFd;
-    setChildSubreaper();
-    const reaper = new Reaper(nowNs);
-    reaper.install();
-    await new ShimServer(args.socket, reaper).listen();
+    await new ShimServer(args.socket).listen();
     signalReady(readyFd, 'ready\n');
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { nowNs } from './clock.js';
 import type { Container } from './container.js';
 import { ShimError, toShimError } from './errors.js';
 import {
@@ -15,7 +16,6 @@ import {
   type KillParams,
   type Method, type RequestFrame, type ResizeParams, type ResponseFrame, type UpdateParams,
 } from './protocol.js';
-import { redirectStdoutStderr } from './libc.js';
 import type { Reaper } from './reaper.js';
 import { withShortSocketPath } from './socket-path.js';
 
@@ -61,14 +61,12 @@ function parseCreate(p: Record<string, unknown>): CreateParams {
 
 export class ShimServer {
   private container: Container | null = null;
+  private reaper: Reaper | null = null;
   private readonly connections = new Set<Connection>();
   private readonly server: net.Server;
   private exiting = false;
 
-  constructor(
-    private socketPath: string,
-    private readonly reaper: Reaper,
-  ) {
+  constructor(private socketPath: string) {
     this.server = net.createServer((socket) => this.accept(socket));
   }
 
@@ -223,10 +221,16 @@ export class ShimServer {
   }
 
   private async create(params: CreateParams): Promise<{ pid: number }> {
-    // Loaded at the first create, not at boot: an idle (spare) shim then never loads runc's child_process,
-    // tty, the log writer and the cgroup readers (docs/ARCHITECTURE.md, Footprint). Before the check below,
-    // so that check and assignment stay one synchronous step.
-    const { Container } = await import('./container.js');
+    // Loaded at the first create, not at boot: an idle (spare) shim then never loads koffi, runc's
+    // child_process, tty, the log writer and the cgroup readers (docs/ARCHITECTURE.md, Footprint). Before the
+    // check below, so that check and assignment stay one synchronous step.
+    const [{ Container }, libc, { Reaper }] = await Promise.all([import('./container.js'), import('./libc.js'), import('./reaper.js')]);
+    // Until now the shim had no children to reap or orphans to adopt; from here on runc and the container do.
+    if (this.reaper === null) {
+      libc.setChildSubreaper();
+      this.reaper = new Reaper(nowNs);
+      this.reaper.install();
+    }
     if (this.container !== null && this.container.state(process.pid).status !== 'unknown') {
       throw new ShimError('AlreadyExists', `this shim already owns container ${this.container.params.id}; start another shim for ${params.id}`);
     }
@@ -248,7 +252,7 @@ export class ShimServer {
       // Its own log moves too, to where the daemon looks for it.
       const log = fs.openSync(paths.shimLog, 'a', 0o640);
       try {
-        redirectStdoutStderr(log);
+        libc.redirectStdoutStderr(log);
       } finally {
         fs.closeSync(log);
       }
