@@ -1,11 +1,10 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerthd, type BerthdHandle } from '../harness/berthd.js';
+import { CRICTL } from '../fixtures/crictl.js';
 
 const run = promisify(execFile);
-const CRICTL = ['/usr/local/bin/crictl', '/usr/bin/crictl'].find((path) => existsSync(path));
 
 /** crictl is the Kubernetes project's own CRI client: if it understands berth, the wire format is right. */
 describe.skipIf(CRICTL === undefined)('crictl against berthd', () => {

@@ -1,12 +1,10 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { PodSandboxConfig } from '../../proto/gen/runtime/v1/PodSandboxConfig.js';
 import { containerConfig, podConfig, runContainer, usePodTestBed, waitExited, waitFor } from '../fixtures/pods.js';
-
-const CRICTL = ['/usr/local/bin/crictl', '/usr/bin/crictl'].find((path) => existsSync(path));
+import { CRICTL } from '../fixtures/crictl.js';
 
 /** HTTP/1.0 GET through a TCP connection to 127.0.0.1:port; resolves with the whole answer. */
 function httpGet(port: number, path: string): Promise<string> {
