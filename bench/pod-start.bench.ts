@@ -13,7 +13,7 @@ import { removeBridgeNetwork, writeBridgeConflist } from './lib/cni.js';
 import { CriClient } from './lib/cri-client.js';
 import { unavailableNotes, valueOr } from './lib/outcome.js';
 import { benchPod, sleeperContainer } from './lib/pod-specs.js';
-import { cpuSeconds, listProcesses, pssBytes } from './lib/processes.js';
+import { cpuSeconds, hostBusySeconds, listProcesses, pssBytes } from './lib/processes.js';
 import { startRegistry } from './lib/registry.js';
 import { printTable, type ResultRow } from './lib/report.js';
 import type { RunningRuntime, RuntimeOptions } from './lib/runtime-under-test.js';
@@ -52,6 +52,9 @@ interface PodStartResult extends Footprint {
   podTotal: number[];
   batchPodTotal: number[];
   batchWall: number;
+  /** Busy CPU seconds of the whole machine per pod, over the sequential pods and over the batch. */
+  seqCpuPerPod: number;
+  batchCpuPerPod: number;
   containers: number;
   listContainers: number[];
   listPodSandbox: number[];
@@ -131,14 +134,18 @@ async function measure(start: StartRuntime, images: Images, logRoot: string): Pr
     await client.removePodSandbox(warm.podId);
 
     const seq: PodTiming[] = [];
+    const seqCpu = await hostBusySeconds();
     for (let i = 0; i < sequential; i++) seq.push(await startPod(client, `seq-${i}`, images, logRoot));
+    const seqCpuPerPod = (await hostBusySeconds() - seqCpu) / sequential;
 
     const names = Array.from({ length: batch }, (_, i) => `batch-${i}`);
+    const batchCpu = await hostBusySeconds();
     const batchRun = await timed(() =>
       mapLimit(names, parallel, async (name) => {
         const t = await timed(() => startPod(client, name, images, logRoot));
         return { ...t.value, total: t.ms };
       }));
+    const batchCpuPerPod = (await hostBusySeconds() - batchCpu) / batch;
 
     // More containers in every pod, so the list calls and footprint see a loaded node.
     const pods = [...seq, ...batchRun.value];
@@ -171,6 +178,8 @@ async function measure(start: StartRuntime, images: Images, logRoot: string): Pr
       podTotal: seq.map((t) => t.run + t.create + t.start),
       batchPodTotal: batchRun.value.map((t) => t.total),
       batchWall: batchRun.ms,
+      seqCpuPerPod,
+      batchCpuPerPod,
       containers,
       listContainers,
       listPodSandbox,
@@ -197,9 +206,11 @@ function rows(b: PodStartResult | undefined, c: PodStartResult | undefined): Res
     row('StartContainer median', 'ms', (r) => median(r.startContainer)),
     row('pod start total median', 'ms', (r) => median(r.podTotal)),
     row('pod start total p90', 'ms', (r) => p90(r.podTotal)),
+    row('host CPU per sequential pod', 'ms', (r) => r.seqCpuPerPod * 1000),
     row(`${batch} pods ${parallel} at a time: wall`, 'ms', (r) => r.batchWall),
     row(`${batch} pods ${parallel} at a time: per-pod median`, 'ms', (r) => median(r.batchPodTotal)),
     row(`${batch} pods ${parallel} at a time: per-pod p90`, 'ms', (r) => p90(r.batchPodTotal)),
+    row(`${batch} pods ${parallel} at a time: host CPU per pod`, 'ms', (r) => r.batchCpuPerPod * 1000),
     row('containers running', '', (r) => r.containers),
     row(`ListContainers median (x${listCalls})`, 'ms', (r) => median(r.listContainers)),
     row('ListContainers p90', 'ms', (r) => p90(r.listContainers)),

@@ -60,13 +60,28 @@ export async function killTrees(roots: number[]): Promise<void> {
 
 let clockTicks: number | undefined;
 
+function ticksPerSecond(): number {
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  return clockTicks;
+}
+
+/**
+ * CPU seconds the whole machine has spent busy (user, nice, system, irq, softirq, steal; all cores) since boot.
+ * The difference over a span counts every process a runtime runs (daemon, shims, runc, CNI plugins), which no
+ * per-process reading can, since runc and the plugins are gone by the time one looks.
+ */
+export async function hostBusySeconds(): Promise<number> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0] ?? '';
+  const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / ticksPerSecond();
+}
+
 /** CPU seconds (user + system) the process has used so far, its reaped children not included. */
 export async function cpuSeconds(pid: number): Promise<number> {
-  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   // Fields 14 and 15 (utime, stime), counted after the parenthesised command name.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(rest[11]) + Number(rest[12])) / clockTicks;
+  return (Number(rest[11]) + Number(rest[12])) / ticksPerSecond();
 }
 
 /**
