@@ -1,22 +1,26 @@
 /**
- * Pod start: RunPodSandbox + CreateContainer + StartContainer through the CRI, sequentially and 20 pods 10 at a
- * time; ListContainers/ListPodSandbox latency with many containers; proportional set size (PSS) of the shims and
- * the daemon. The same client, images, CNI bridge and order of calls for containerd and for berth.
+ * Pod start: RunPodSandbox + CreateContainer + StartContainer through the CRI, sequentially and in batches
+ * (20 pods 10 at a time); ListContainers/ListPodSandbox latency with many containers; proportional set size
+ * (PSS) of the shims and the daemon. Both runtimes run side by side and take turns, pod by pod and batch by
+ * batch, so that the machine's drifting speed weighs on both alike. The same client, images, CNI bridge and
+ * order of calls for containerd and for berth.
  *   npm run build && node dist/bench/pod-start.bench.js [--sequential 10] [--batch 20] [--parallel 10]
- *     [--containers-per-pod 3] [--list-calls 50] [--skip-berth] [--skip-containerd]
+ *     [--rounds 3] [--containers-per-pod 3] [--list-calls 50] [--skip-berth] [--skip-containerd]
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { measureBoth, type StartRuntime } from './lib/both-runtimes.js';
+import { startBoth } from './lib/both-runtimes.js';
 import { removeBridgeNetwork, writeBridgeConflist } from './lib/cni.js';
 import { CriClient } from './lib/cri-client.js';
+import { Lanes } from './lib/interleave.js';
 import { unavailableNotes, valueOr } from './lib/outcome.js';
 import { benchPod, sleeperContainer } from './lib/pod-specs.js';
-import { cpuSeconds, hostBusySeconds, listProcesses, pssBytes } from './lib/processes.js';
+import { cpuSeconds, hostCpuDuring, processesNaming, pssBytes } from './lib/processes.js';
 import { startRegistry } from './lib/registry.js';
-import { printTable, type ResultRow } from './lib/report.js';
+import { formatRatio, printTable, type ResultRow } from './lib/report.js';
 import type { RunningRuntime, RuntimeOptions } from './lib/runtime-under-test.js';
+import { settle } from './lib/settle.js';
 import type { PodSandboxConfig } from '../proto/gen/runtime/v1/PodSandboxConfig.js';
 import { median, p90, timed } from './lib/stats.js';
 import { buildBenchImages } from './lib/test-images.js';
@@ -26,6 +30,7 @@ const { values: args } = parseArgs({
     sequential: { type: 'string', default: '10' },
     batch: { type: 'string', default: '20' },
     parallel: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '3' },
     'containers-per-pod': { type: 'string', default: '3' },
     'list-calls': { type: 'string', default: '50' },
     'skip-berth': { type: 'boolean', default: false },
@@ -35,6 +40,7 @@ const { values: args } = parseArgs({
 const sequential = Number(args.sequential);
 const batch = Number(args.batch);
 const parallel = Number(args.parallel);
+const rounds = Number(args.rounds);
 const containersPerPod = Number(args['containers-per-pod']);
 const listCalls = Number(args['list-calls']);
 const MiB = 1024 * 1024;
@@ -44,24 +50,27 @@ interface Images {
   busybox: string;
 }
 
-/** One runtime's numbers; times in ms, sizes in bytes. */
-interface PodStartResult extends Footprint {
-  runPod: number[];
-  createContainer: number[];
-  startContainer: number[];
-  podTotal: number[];
-  batchPodTotal: number[];
-  batchWall: number;
-  /** Busy CPU seconds of the whole machine per pod, over the sequential pods and over the batch. */
-  seqCpuPerPod: number;
-  batchCpuPerPod: number;
-  containers: number;
-  listContainers: number[];
-  listPodSandbox: number[];
-  stopRemovePod: number[];
+interface PodTiming {
+  podId: string;
+  config: PodSandboxConfig;
+  run: number;
+  create: number;
+  start: number;
 }
 
-/** Measured with every pod running, after the list calls. */
+/** A sequential pod: its calls' times and the busy CPU seconds of the machine for it (see hostCpuDuring). */
+interface SequentialPod extends PodTiming {
+  cpu: number;
+}
+
+/** One batch: wall time and per-pod time in ms, busy CPU seconds of the machine per pod. */
+interface BatchRound {
+  wall: number;
+  podTotals: number[];
+  cpuPerPod: number;
+}
+
+/** Measured with every kept pod running, after the list calls. */
 interface Footprint {
   shims: number;
   shimPss: number;
@@ -72,14 +81,40 @@ interface Footprint {
   shimCpu: number;
 }
 
+/** One runtime's numbers; times in ms, sizes in bytes. */
+interface Measurements extends Footprint {
+  sequential: SequentialPod[];
+  rounds: BatchRound[];
+  containers: number;
+  listContainers: number[];
+  listPodSandbox: number[];
+  stopRemovePod: number[];
+}
+
+/** One runtime under test, with the pods it runs now. */
+interface Side {
+  runtime: RunningRuntime;
+  client: CriClient;
+  /** The sequential pods, which stay up to the end, so every batch meets the same node. */
+  sequentialPods: PodTiming[];
+  /** The latest batch; earlier ones are removed before the next. */
+  batchPods: PodTiming[];
+  m: Measurements;
+}
+
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
 
-interface PodTiming {
-  podId: string;
-  config: PodSandboxConfig;
-  run: number;
-  create: number;
-  start: number;
+function newSide(runtime: RunningRuntime): Side {
+  return {
+    runtime,
+    client: new CriClient(runtime.socket),
+    sequentialPods: [],
+    batchPods: [],
+    m: {
+      sequential: [], rounds: [], containers: 0, listContainers: [], listPodSandbox: [], stopRemovePod: [],
+      shims: 0, shimPss: 0, daemonPss: 0, daemonCpu: 0, shimCpu: 0,
+    },
+  };
 }
 
 /** One pod with one container, timed call by call, as a kubelet would start it. */
@@ -90,6 +125,11 @@ async function startPod(client: CriClient, name: string, images: Images, logRoot
   const create = await timed(() => client.createContainer(run.value, sleeperContainer('c0', images.busybox), pod));
   const start = await timed(() => client.startContainer(create.value));
   return { podId: run.value, config: pod, run: run.ms, create: create.ms, start: start.ms };
+}
+
+async function stopRemovePod(client: CriClient, podId: string): Promise<void> {
+  await client.stopPodSandbox(podId);
+  await client.removePodSandbox(podId);
 }
 
 /** Run fn over items with at most limit in flight, results in item order. */
@@ -106,123 +146,160 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
   return results;
 }
 
+/**
+ * Pulls are the pull bench's business: here both images are local before any clock starts. The warm-up pod
+ * pays one-off costs (CNI plugin binaries into the page cache, first cgroup dirs).
+ */
+async function prepare(side: Side, images: Images, logRoot: string): Promise<void> {
+  await side.client.waitReady();
+  await side.client.pullImage(images.pause);
+  await side.client.pullImage(images.busybox);
+  const warm = await startPod(side.client, 'warmup', images, logRoot);
+  await stopRemovePod(side.client, warm.podId);
+  await settle(side.runtime);
+}
+
+/** The CPU window runs until the runtime has settled, so its after-work is billed to it and not to the next pod. */
+async function sequentialPod(side: Side, i: number, images: Images, logRoot: string): Promise<void> {
+  const { value: pod, cpu } = await hostCpuDuring(async () => {
+    const t = await startPod(side.client, `seq-${i}`, images, logRoot);
+    await settle(side.runtime);
+    return t;
+  });
+  side.sequentialPods.push(pod);
+  side.m.sequential.push({ ...pod, cpu });
+}
+
+async function batchRound(side: Side, round: number, images: Images, logRoot: string): Promise<void> {
+  const names = Array.from({ length: batch }, (_, i) => `batch-${round}-${i}`);
+  const { value: run, cpu } = await hostCpuDuring(async () => {
+    const r = await timed(() => mapLimit(names, parallel, async (name) => {
+      const t = await timed(() => startPod(side.client, name, images, logRoot));
+      return { ...t.value, total: t.ms };
+    }));
+    await settle(side.runtime);
+    return r;
+  });
+  side.batchPods = run.value;
+  side.m.rounds.push({ wall: run.ms, podTotals: run.value.map((t) => t.total), cpuPerPod: cpu / batch });
+}
+
+/** Untimed: the batch's pods go before the next round, which then meets the same node as this one. */
+async function removeBatch(side: Side): Promise<void> {
+  for (const pod of side.batchPods) await stopRemovePod(side.client, pod.podId);
+  side.batchPods = [];
+  await settle(side.runtime);
+}
+
+function keptPods(side: Side): PodTiming[] {
+  return [...side.sequentialPods, ...side.batchPods];
+}
+
+/** Untimed: more containers in every kept pod, so the list calls and the footprint see a loaded node. */
+async function addContainers(side: Side, images: Images): Promise<void> {
+  for (const pod of keptPods(side)) {
+    for (let c = 1; c < containersPerPod; c++) {
+      const id = await side.client.createContainer(pod.podId, sleeperContainer(`c${c}`, images.busybox), pod.config);
+      await side.client.startContainer(id);
+    }
+  }
+  side.m.containers = (await side.client.listContainers()).length;
+  await settle(side.runtime);
+}
+
+async function listOnce(side: Side): Promise<void> {
+  side.m.listContainers.push((await timed(() => side.client.listContainers())).ms);
+  side.m.listPodSandbox.push((await timed(() => side.client.listPodSandbox())).ms);
+}
 
 /** Shims are the processes whose argv names the runtime's temp dir, other than the daemon itself. */
-async function footprint(runtime: RunningRuntime): Promise<Footprint> {
-  const shims = (await listProcesses())
-    .filter((p) => p.pid !== runtime.pid && p.argv.some((a) => a.includes(runtime.dir)));
-  return {
+async function footprint(side: Side): Promise<void> {
+  const { runtime } = side;
+  const shims = (await processesNaming(runtime.dir)).filter((p) => p.pid !== runtime.pid);
+  const measured: Footprint = {
     shims: shims.length,
     shimPss: sum(await Promise.all(shims.map((p) => pssBytes(p.pid)))),
     daemonPss: await pssBytes(runtime.pid),
     daemonCpu: await cpuSeconds(runtime.pid),
     shimCpu: sum(await Promise.all(shims.map((p) => cpuSeconds(p.pid)))),
   };
+  Object.assign(side.m, measured);
 }
 
-async function measure(start: StartRuntime, images: Images, logRoot: string): Promise<PodStartResult> {
-  const runtime = await start();
-  const client = new CriClient(runtime.socket);
-  try {
-    await client.waitReady();
-    // Pulls are the pull bench's business: here both images are local before the clock starts.
-    await client.pullImage(images.pause);
-    await client.pullImage(images.busybox);
-    // Warm-up: the first pod pays one-off costs (CNI plugin binaries into the page cache, first cgroup dirs).
-    const warm = await startPod(client, 'warmup', images, logRoot);
-    await client.stopPodSandbox(warm.podId);
-    await client.removePodSandbox(warm.podId);
+async function teardownPod(side: Side, i: number): Promise<void> {
+  const pod = keptPods(side)[i];
+  if (pod !== undefined) side.m.stopRemovePod.push((await timed(() => stopRemovePod(side.client, pod.podId))).ms);
+}
 
-    const seq: PodTiming[] = [];
-    const seqCpu = await hostBusySeconds();
-    for (let i = 0; i < sequential; i++) seq.push(await startPod(client, `seq-${i}`, images, logRoot));
-    const seqCpuPerPod = (await hostBusySeconds() - seqCpu) / sequential;
-
-    const names = Array.from({ length: batch }, (_, i) => `batch-${i}`);
-    const batchCpu = await hostBusySeconds();
-    const batchRun = await timed(() =>
-      mapLimit(names, parallel, async (name) => {
-        const t = await timed(() => startPod(client, name, images, logRoot));
-        return { ...t.value, total: t.ms };
-      }));
-    const batchCpuPerPod = (await hostBusySeconds() - batchCpu) / batch;
-
-    // More containers in every pod, so the list calls and footprint see a loaded node.
-    const pods = [...seq, ...batchRun.value];
-    for (const pod of pods) {
-      for (let c = 1; c < containersPerPod; c++) {
-        const id = await client.createContainer(pod.podId, sleeperContainer(`c${c}`, images.busybox), pod.config);
-        await client.startContainer(id);
-      }
-    }
-    const containers = (await client.listContainers()).length;
-    const listContainers: number[] = [];
-    const listPodSandbox: number[] = [];
-    for (let i = 0; i < listCalls; i++) {
-      listContainers.push((await timed(() => client.listContainers())).ms);
-      listPodSandbox.push((await timed(() => client.listPodSandbox())).ms);
-    }
-    const fp = await footprint(runtime);
-
-    const stopRemovePod: number[] = [];
-    for (const pod of pods) {
-      stopRemovePod.push((await timed(async () => {
-        await client.stopPodSandbox(pod.podId);
-        await client.removePodSandbox(pod.podId);
-      })).ms);
-    }
-    return {
-      runPod: seq.map((t) => t.run),
-      createContainer: seq.map((t) => t.create),
-      startContainer: seq.map((t) => t.start),
-      podTotal: seq.map((t) => t.run + t.create + t.start),
-      batchPodTotal: batchRun.value.map((t) => t.total),
-      batchWall: batchRun.ms,
-      seqCpuPerPod,
-      batchCpuPerPod,
-      containers,
-      listContainers,
-      listPodSandbox,
-      ...fp,
-      stopRemovePod,
-    };
-  } finally {
-    // A failure here must not replace the error that got us here; teardown below kills whatever is left anyway.
-    await client.removeAllPods().catch((err: unknown) => {
-      process.stderr.write(`removing bench pods through the CRI failed (teardown kills them): ${String(err)}\n`);
-    });
-    client.close();
-    await runtime.stop();
-    await removeBridgeNetwork();
+/** Every phase, the runtimes taking turns; untimed work between phases ends with both runtimes settled. */
+async function runPhases(lanes: Lanes<Side>, images: Images, logRoot: string): Promise<void> {
+  await lanes.each((s) => prepare(s, images, logRoot));
+  for (let i = 0; i < sequential; i++) await lanes.alternate(i, (s) => sequentialPod(s, i, images, logRoot));
+  for (let r = 0; r < rounds; r++) {
+    if (r > 0) await lanes.each(removeBatch);
+    await lanes.alternate(r, (s) => batchRound(s, r, images, logRoot));
   }
+  await lanes.each((s) => addContainers(s, images));
+  for (let i = 0; i < listCalls; i++) await lanes.alternate(i, listOnce);
+  await lanes.each(footprint);
+  for (let i = 0; i < sequential + batch; i++) await lanes.alternate(i, (s) => teardownPod(s, i));
 }
 
-function rows(b: PodStartResult | undefined, c: PodStartResult | undefined): ResultRow[] {
-  const row = (metric: string, unit: string, f: (r: PodStartResult) => number): ResultRow =>
+async function closeSide(side: Side): Promise<void> {
+  // A failure here must not replace the error that got us here; runtime.stop kills whatever is left anyway.
+  await side.client.removeAllPods().catch((err: unknown) => {
+    process.stderr.write(`removing bench pods through the CRI failed (teardown kills them): ${String(err)}\n`);
+  });
+  side.client.close();
+  await side.runtime.stop();
+}
+
+/** berth/containerd of each round's batch wall time, both runtimes' batches in that round being neighbours. */
+function roundRatios(b: Measurements | undefined, c: Measurements | undefined): number[] {
+  if (b === undefined || c === undefined) return [];
+  return b.rounds.map((r, i) => r.wall / (c.rounds[i] as BatchRound).wall);
+}
+
+function rows(b: Measurements | undefined, c: Measurements | undefined): ResultRow[] {
+  const row = (metric: string, unit: string, f: (m: Measurements) => number): ResultRow =>
     ({ metric, unit, berth: b && f(b), containerd: c && f(c) });
+  const seq = (f: (p: SequentialPod) => number) => (m: Measurements): number[] => m.sequential.map(f);
+  const total = seq((p) => p.run + p.create + p.start);
+  const ratios = roundRatios(b, c);
+  const inBatch = `${batch} pods ${parallel} at a time`;
   return [
-    row(`RunPodSandbox median (x${sequential} sequential)`, 'ms', (r) => median(r.runPod)),
-    row('CreateContainer median', 'ms', (r) => median(r.createContainer)),
-    row('StartContainer median', 'ms', (r) => median(r.startContainer)),
-    row('pod start total median', 'ms', (r) => median(r.podTotal)),
-    row('pod start total p90', 'ms', (r) => p90(r.podTotal)),
-    row('host CPU per sequential pod', 'ms', (r) => r.seqCpuPerPod * 1000),
-    row(`${batch} pods ${parallel} at a time: wall`, 'ms', (r) => r.batchWall),
-    row(`${batch} pods ${parallel} at a time: per-pod median`, 'ms', (r) => median(r.batchPodTotal)),
-    row(`${batch} pods ${parallel} at a time: per-pod p90`, 'ms', (r) => p90(r.batchPodTotal)),
-    row(`${batch} pods ${parallel} at a time: host CPU per pod`, 'ms', (r) => r.batchCpuPerPod * 1000),
-    row('containers running', '', (r) => r.containers),
-    row(`ListContainers median (x${listCalls})`, 'ms', (r) => median(r.listContainers)),
-    row('ListContainers p90', 'ms', (r) => p90(r.listContainers)),
-    row(`ListPodSandbox median (x${listCalls})`, 'ms', (r) => median(r.listPodSandbox)),
-    row('ListPodSandbox p90', 'ms', (r) => p90(r.listPodSandbox)),
-    row('shim processes', '', (r) => r.shims),
-    row('shim PSS total', 'MiB', (r) => r.shimPss / MiB),
-    row('shim PSS per container', 'MiB', (r) => r.shimPss / MiB / r.containers),
-    row('daemon PSS', 'MiB', (r) => r.daemonPss / MiB),
-    row('daemon CPU (start to loaded node)', 's', (r) => r.daemonCpu),
-    row('shim CPU total (same span)', 's', (r) => r.shimCpu),
-    row('StopPodSandbox+RemovePodSandbox median', 'ms', (r) => median(r.stopRemovePod)),
+    row(`RunPodSandbox median (x${sequential} sequential)`, 'ms', (m) => median(seq((p) => p.run)(m))),
+    row('CreateContainer median', 'ms', (m) => median(seq((p) => p.create)(m))),
+    row('StartContainer median', 'ms', (m) => median(seq((p) => p.start)(m))),
+    row('pod start total median', 'ms', (m) => median(total(m))),
+    row('pod start total p90', 'ms', (m) => p90(total(m))),
+    row('host CPU per sequential pod (median)', 'ms', (m) => median(seq((p) => p.cpu)(m)) * 1000),
+    row(`${inBatch}: wall median (x${rounds} rounds)`, 'ms', (m) => median(m.rounds.map((r) => r.wall))),
+    { metric: `${inBatch}: wall ratio, median of rounds`, unit: '', ratio: median(ratios) },
+    row(`${inBatch}: per-pod median (all rounds)`, 'ms', (m) => median(m.rounds.flatMap((r) => r.podTotals))),
+    row(`${inBatch}: per-pod p90 (all rounds)`, 'ms', (m) => p90(m.rounds.flatMap((r) => r.podTotals))),
+    row(`${inBatch}: host CPU per pod (median of rounds)`, 'ms',
+      (m) => median(m.rounds.map((r) => r.cpuPerPod)) * 1000),
+    row('containers running', '', (m) => m.containers),
+    row(`ListContainers median (x${listCalls})`, 'ms', (m) => median(m.listContainers)),
+    row('ListContainers p90', 'ms', (m) => p90(m.listContainers)),
+    row(`ListPodSandbox median (x${listCalls})`, 'ms', (m) => median(m.listPodSandbox)),
+    row('ListPodSandbox p90', 'ms', (m) => p90(m.listPodSandbox)),
+    row('shim processes', '', (m) => m.shims),
+    row('shim PSS total', 'MiB', (m) => m.shimPss / MiB),
+    row('shim PSS per container', 'MiB', (m) => m.shimPss / MiB / m.containers),
+    row('daemon PSS', 'MiB', (m) => m.daemonPss / MiB),
+    row('daemon CPU (start to loaded node)', 's', (m) => m.daemonCpu),
+    row('shim CPU total (same span)', 's', (m) => m.shimCpu),
+    row('StopPodSandbox+RemovePodSandbox median', 'ms', (m) => median(m.stopRemovePod)),
+  ];
+}
+
+function notes(b: Measurements | undefined, c: Measurements | undefined): string[] {
+  const ratios = roundRatios(b, c);
+  return [
+    'containerd runs one shim per pod, berth one per container',
+    ...(ratios.length > 0 ? [`batch wall ratio per round: ${ratios.map(formatRatio).join(' ')}`] : []),
   ];
 }
 
@@ -244,15 +321,24 @@ async function main(): Promise<void> {
     const opts: RuntimeOptions = {
       certsDir, cniConfDir, cniBinDir: '/usr/lib/cni', sandboxImage: images.pause, parentDir: work,
     };
-    // A bridge left by an interrupted run would carry stale addresses into the first runtime's numbers.
+    // A bridge left by an interrupted run would carry stale addresses into the numbers.
     await removeBridgeNetwork();
 
-    const { containerd, berth } = await measureBoth(opts,
-      { containerd: args['skip-containerd'] === true, berth: args['skip-berth'] === true },
-      (_name, start) => measure(start, images, logRoot));
-    printTable(`pod start (1 container per pod; ${containersPerPod} per pod for list and footprint)`,
-      rows(valueOr(berth, undefined), valueOr(containerd, undefined)),
-      ['containerd runs one shim per pod, berth one per container', ...unavailableNotes({ berth, containerd })]);
+    const started = await startBoth(opts,
+      { containerd: args['skip-containerd'] === true, berth: args['skip-berth'] === true });
+    const lanes = new Lanes(started, newSide);
+    try {
+      await runPhases(lanes, images, logRoot);
+    } finally {
+      await lanes.closeAll(closeSide);
+      // Both runtimes' pods share the bridge and the host-local reservations: they go once both are stopped.
+      await removeBridgeNetwork();
+    }
+    const { berth, containerd } = lanes.outcomes((s) => s.m);
+    const b = valueOr(berth, undefined);
+    const c = valueOr(containerd, undefined);
+    printTable(`pod start (1 container per pod; ${containersPerPod} per pod for list and footprint; ` +
+      'runtimes interleaved)', rows(b, c), [...notes(b, c), ...unavailableNotes({ berth, containerd })]);
   } finally {
     await registry.stop();
     await rm(work, { recursive: true, force: true });

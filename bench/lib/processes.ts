@@ -31,6 +31,11 @@ export async function listProcesses(): Promise<ProcInfo[]> {
   return infos.filter((p): p is ProcInfo => p !== undefined);
 }
 
+/** Processes whose argv names path: a bench runtime's daemon and shims all take paths under its temp dir. */
+export async function processesNaming(path: string): Promise<ProcInfo[]> {
+  return (await listProcesses()).filter((p) => p.argv.some((a) => a.includes(path)));
+}
+
 /** pid and all its descendants, deepest first, so killing in order never orphans a child onto init. */
 export function descendantsDeepestFirst(all: ProcInfo[], pid: number): number[] {
   const children = new Map<number, number[]>();
@@ -74,6 +79,18 @@ export async function hostBusySeconds(): Promise<number> {
   const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0] ?? '';
   const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
   return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / ticksPerSecond();
+}
+
+/**
+ * Busy CPU seconds of the whole machine while fn runs, less this process's own: the bench's CRI client and
+ * polling cost the same whichever runtime is measured, and counting them would only pull the two together.
+ */
+export async function hostCpuDuring<T>(fn: () => Promise<T>): Promise<{ value: T; cpu: number }> {
+  const host = await hostBusySeconds();
+  const own = process.cpuUsage();
+  const value = await fn();
+  const ownUsed = process.cpuUsage(own);
+  return { value, cpu: (await hostBusySeconds()) - host - (ownUsed.user + ownUsed.system) / 1e6 };
 }
 
 /** CPU seconds (user + system) the process has used so far, its reaped children not included. */

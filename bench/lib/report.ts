@@ -4,6 +4,8 @@ export interface ResultRow {
   unit: string;
   berth?: number | undefined;
   containerd?: number | undefined;
+  /** A ratio worked out elsewhere (the median of per-round ratios, say), shown instead of berth/containerd. */
+  ratio?: number | undefined;
 }
 
 function formatValue(v: number | undefined, unit: string): string {
@@ -14,18 +16,23 @@ function formatValue(v: number | undefined, unit: string): string {
   return `${v.toFixed(digits)}${suffix}`;
 }
 
+/** A ratio as the table prints it: 0.73x. */
+export function formatRatio(r: number | undefined): string {
+  return r === undefined || !Number.isFinite(r) ? '-' : `${r.toFixed(2)}x`;
+}
+
 /** berth/containerd: below 1 means berth is faster (or smaller). */
 export function ratio(berth: number | undefined, containerd: number | undefined): string {
   if (berth === undefined || containerd === undefined || containerd === 0) return '-';
-  if (Number.isNaN(berth) || Number.isNaN(containerd)) return '-';
-  return `${(berth / containerd).toFixed(2)}x`;
+  return formatRatio(berth / containerd);
 }
 
 /** The comparison table every bench prints: metric, berth, containerd, ratio (berth/containerd). */
 export function formatTable(title: string, rows: ResultRow[], notes: string[] = []): string {
   const header = ['metric', 'berth', 'containerd', 'ratio'];
   const cells = rows.map((r) =>
-    [r.metric, formatValue(r.berth, r.unit), formatValue(r.containerd, r.unit), ratio(r.berth, r.containerd)]);
+    [r.metric, formatValue(r.berth, r.unit), formatValue(r.containerd, r.unit),
+      r.ratio === undefined ? ratio(r.berth, r.containerd) : formatRatio(r.ratio)]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
   const line = (c: string[]): string =>
     c.map((v, i) => (i === 0 ? v.padEnd(widths[i] as number) : v.padStart(widths[i] as number))).join('  ');

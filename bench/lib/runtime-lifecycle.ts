@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawnDaemon, waitForSocket, type DaemonProcess } from './daemon-process.js';
-import { killTrees, listProcesses } from './processes.js';
+import { killTrees, processesNaming } from './processes.js';
 import { unmountUnder } from './mounts.js';
 import type { RunningRuntime } from './runtime-under-test.js';
 
@@ -12,7 +12,7 @@ import type { RunningRuntime } from './runtime-under-test.js';
  */
 async function teardownRuntime(daemon: DaemonProcess, dir: string): Promise<void> {
   await daemon.terminate();
-  const ours = (await listProcesses()).filter((p) => p.argv.some((a) => a.includes(dir)));
+  const ours = await processesNaming(dir);
   await killTrees(ours.map((p) => p.pid));
   await unmountUnder(dir);
   await rm(dir, { recursive: true, force: true });
