@@ -20,7 +20,7 @@ import { cpuSeconds, hostCpuDuring, processesNaming, pssBytes } from './lib/proc
 import { startRegistry } from './lib/registry.js';
 import { formatRatio, printTable, type ResultRow } from './lib/report.js';
 import type { RunningRuntime, RuntimeOptions } from './lib/runtime-under-test.js';
-import { settle } from './lib/settle.js';
+import { runtimeCpuDuring, settle } from './lib/runtime-cpu.js';
 import type { PodSandboxConfig } from '../proto/gen/runtime/v1/PodSandboxConfig.js';
 import { median, p90, timed } from './lib/stats.js';
 import { buildBenchImages } from './lib/test-images.js';
@@ -58,16 +58,22 @@ interface PodTiming {
   start: number;
 }
 
-/** A sequential pod: its calls' times and the busy CPU seconds of the machine for it (see hostCpuDuring). */
-interface SequentialPod extends PodTiming {
-  cpu: number;
+/** CPU seconds: busy time of the whole machine (see hostCpuDuring) and of the runtime alone (runtimeCpuDuring). */
+interface CpuUse {
+  host: number;
+  runtime: number;
 }
 
-/** One batch: wall time and per-pod time in ms, busy CPU seconds of the machine per pod. */
+/** A sequential pod: its calls' times and the CPU it took. */
+interface SequentialPod extends PodTiming {
+  cpu: CpuUse;
+}
+
+/** One batch: wall time and per-pod time in ms, CPU per pod. */
 interface BatchRound {
   wall: number;
   podTotals: number[];
-  cpuPerPod: number;
+  cpuPerPod: CpuUse;
 }
 
 /** Measured with every kept pod running, after the list calls. */
@@ -159,29 +165,34 @@ async function prepare(side: Side, images: Images, logRoot: string): Promise<voi
   await settle(side.runtime);
 }
 
-/** The CPU window runs until the runtime has settled, so its after-work is billed to it and not to the next pod. */
-async function sequentialPod(side: Side, i: number, images: Images, logRoot: string): Promise<void> {
-  const { value: pod, cpu } = await hostCpuDuring(async () => {
-    const t = await startPod(side.client, `seq-${i}`, images, logRoot);
+/** The CPU fn takes, counted until the runtime has settled: its after-work is billed to it, not to the next pod. */
+async function withCpu<T>(side: Side, fn: () => Promise<T>): Promise<{ value: T; cpu: CpuUse }> {
+  const host = await hostCpuDuring(() => runtimeCpuDuring(side.runtime, async () => {
+    const value = await fn();
     await settle(side.runtime);
-    return t;
-  });
+    return value;
+  }));
+  return { value: host.value.value, cpu: { host: host.cpu, runtime: host.value.cpu } };
+}
+
+async function sequentialPod(side: Side, i: number, images: Images, logRoot: string): Promise<void> {
+  const { value: pod, cpu } = await withCpu(side, () => startPod(side.client, `seq-${i}`, images, logRoot));
   side.sequentialPods.push(pod);
   side.m.sequential.push({ ...pod, cpu });
 }
 
 async function batchRound(side: Side, round: number, images: Images, logRoot: string): Promise<void> {
   const names = Array.from({ length: batch }, (_, i) => `batch-${round}-${i}`);
-  const { value: run, cpu } = await hostCpuDuring(async () => {
-    const r = await timed(() => mapLimit(names, parallel, async (name) => {
-      const t = await timed(() => startPod(side.client, name, images, logRoot));
-      return { ...t.value, total: t.ms };
-    }));
-    await settle(side.runtime);
-    return r;
-  });
+  const { value: run, cpu } = await withCpu(side, () => timed(() => mapLimit(names, parallel, async (name) => {
+    const t = await timed(() => startPod(side.client, name, images, logRoot));
+    return { ...t.value, total: t.ms };
+  })));
   side.batchPods = run.value;
-  side.m.rounds.push({ wall: run.ms, podTotals: run.value.map((t) => t.total), cpuPerPod: cpu / batch });
+  side.m.rounds.push({
+    wall: run.ms,
+    podTotals: run.value.map((t) => t.total),
+    cpuPerPod: { host: cpu.host / batch, runtime: cpu.runtime / batch },
+  });
 }
 
 /** Untimed: the batch's pods go before the next round, which then meets the same node as this one. */
@@ -273,13 +284,16 @@ function rows(b: Measurements | undefined, c: Measurements | undefined): ResultR
     row('StartContainer median', 'ms', (m) => median(seq((p) => p.start)(m))),
     row('pod start total median', 'ms', (m) => median(total(m))),
     row('pod start total p90', 'ms', (m) => p90(total(m))),
-    row('host CPU per sequential pod (median)', 'ms', (m) => median(seq((p) => p.cpu)(m)) * 1000),
+    row('host CPU per sequential pod (median)', 'ms', (m) => median(seq((p) => p.cpu.host)(m)) * 1000),
+    row('runtime CPU per sequential pod (median)', 'ms', (m) => median(seq((p) => p.cpu.runtime)(m)) * 1000),
     row(`${inBatch}: wall median (x${rounds} rounds)`, 'ms', (m) => median(m.rounds.map((r) => r.wall))),
     { metric: `${inBatch}: wall ratio, median of rounds`, unit: '', ratio: median(ratios) },
     row(`${inBatch}: per-pod median (all rounds)`, 'ms', (m) => median(m.rounds.flatMap((r) => r.podTotals))),
     row(`${inBatch}: per-pod p90 (all rounds)`, 'ms', (m) => p90(m.rounds.flatMap((r) => r.podTotals))),
     row(`${inBatch}: host CPU per pod (median of rounds)`, 'ms',
-      (m) => median(m.rounds.map((r) => r.cpuPerPod)) * 1000),
+      (m) => median(m.rounds.map((r) => r.cpuPerPod.host)) * 1000),
+    row(`${inBatch}: runtime CPU per pod (median of rounds)`, 'ms',
+      (m) => median(m.rounds.map((r) => r.cpuPerPod.runtime)) * 1000),
     row('containers running', '', (m) => m.containers),
     row(`ListContainers median (x${listCalls})`, 'ms', (m) => median(m.listContainers)),
     row('ListContainers p90', 'ms', (m) => p90(m.listContainers)),

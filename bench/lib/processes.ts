@@ -93,12 +93,33 @@ export async function hostCpuDuring<T>(fn: () => Promise<T>): Promise<{ value: T
   return { value, cpu: (await hostBusySeconds()) - host - (ownUsed.user + ownUsed.system) / 1e6 };
 }
 
+/** CPU seconds (user + system) the process has used so far, and those of the children it has reaped. */
+async function cpuTimes(pid: number): Promise<{ own: number; reapedChildren: number }> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields 14 to 17 (utime, stime, cutime, cstime), counted after the parenthesised command name.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const at = (i: number): number => rest[i] as number;
+  return { own: (at(11) + at(12)) / ticksPerSecond(), reapedChildren: (at(13) + at(14)) / ticksPerSecond() };
+}
+
 /** CPU seconds (user + system) the process has used so far, its reaped children not included. */
 export async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  // Fields 14 and 15 (utime, stime), counted after the parenthesised command name.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(rest[11]) + Number(rest[12])) / ticksPerSecond();
+  return (await cpuTimes(pid)).own;
+}
+
+/**
+ * CPU seconds the process and the children it has waited for (with theirs, recursively) have used; 0 once it
+ * has exited. For a runtime's daemon and shims this takes in the short-lived runc and CNI plugin processes.
+ */
+export async function cpuSecondsWithReaped(pid: number): Promise<number> {
+  try {
+    const t = await cpuTimes(pid);
+    return t.own + t.reapedChildren;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return 0;
+    throw err;
+  }
 }
 
 /**
