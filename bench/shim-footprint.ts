@@ -1,5 +1,6 @@
 /**
- * berth-shim footprint: start time (spawn until the socket is ready) and proportional set size (PSS, from
+ * berth-shim footprint: start time (spawn until the socket is ready), the CPU a shim spends booting and in its
+ * first create (runc's own CPU not included), and proportional set size (PSS, from
  * /proc/<pid>/smaps_rollup) of N shims running side by side, against N idle bare node processes. Side by side
  * matters: node's text pages are shared, and PSS splits them among the processes mapping them, as on a node
  * running many containers. Run as root after `npm run build`:
@@ -47,7 +48,14 @@ async function bareNodes(): Promise<Sample> {
   return r;
 }
 
-interface ShimRun { startMs: number; idle: Sample; busy: Sample }
+interface ShimRun { startMs: number; bootCpuMs: number; createCpuMs: number; idle: Sample; busy: Sample }
+
+/** CPU time of all the process's threads so far, in ms (nanoseconds from schedstat; /proc/<pid>/stat counts
+ * in 10 ms ticks). */
+function cpuMs(pid: number): number {
+  const tasks = fs.readdirSync(`/proc/${pid}/task`);
+  return tasks.reduce((sum, t) => sum + Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]), 0) / 1e6;
+}
 
 /**
  * `count` shims: spawn-to-ready time, memory when idle (spare, no container), then memory after each ran a
@@ -56,12 +64,16 @@ interface ShimRun { startMs: number; idle: Sample; busy: Sample }
 async function shims(dir: string, flags: readonly string[], shimPath: string): Promise<ShimRun> {
   const pids: number[] = [];
   const startMs: number[] = [];
+  const bootCpuMs: number[] = [];
+  const createCpuMs: number[] = [];
   const clients: ShimClient[] = [];
   for (let i = 0; i < count; i++) {
     const socket = path.join(dir, `spare-${i}.sock`);
     const t0 = process.hrtime.bigint();
-    pids.push(await spawnShim({ socket, logFile: null, nodeFlags: flags, shimPath }));
+    const pid = await spawnShim({ socket, logFile: null, nodeFlags: flags, shimPath });
     startMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    bootCpuMs.push(cpuMs(pid));
+    pids.push(pid);
     clients.push(await ShimClient.connect(socket));
   }
   await settle(1000);
@@ -71,7 +83,9 @@ async function shims(dir: string, flags: readonly string[], shimPath: string): P
     const id = `fp${i}`;
     const bundle = path.join(dir, 'k8s.io', id);
     writeBusyboxBundle(bundle, id, { args: ['sh', '-c', script], cgroupsPath: `/berth-bench/${path.basename(dir)}-${id}` });
+    const before = cpuMs(c.info.shimPid);
     await c.create({ bundle, id, namespace: 'k8s.io', runtime: { binary: 'runc', args: [], root: path.join(dir, 'runc') }, logPath: path.join(bundle, 'ctr.log'), stdin: false, tty: false });
+    createCpuMs.push(cpuMs(c.info.shimPid) - before);
     await c.start();
     await c.exec({ process: { args: ['head', '-c', '1048576', '/dev/zero'], env: ['PATH=/bin'] }, timeoutMs: 10_000 });
     await c.stats();
@@ -84,7 +98,7 @@ async function shims(dir: string, flags: readonly string[], shimPath: string): P
     await c.delete();
     c.close();
   }
-  return { startMs: median(startMs), idle, busy };
+  return { startMs: median(startMs), bootCpuMs: median(bootCpuMs), createCpuMs: median(createCpuMs), idle, busy };
 }
 
 async function main(): Promise<void> {
@@ -101,12 +115,12 @@ async function main(): Promise<void> {
       // More flags to try: `node dist/bench/shim-footprint.js 10 --jitless`.
       ...(extra.length > 0 ? [[`CommonJS, SHIM_NODE_FLAGS ${extra.join(' ')}`, [...SHIM_NODE_FLAGS, ...extra], defaultShimPath()] as [string, readonly string[], string]] : []),
     ];
-    console.log(`${count} processes side by side, medians; PSS / USS in MiB`);
+    console.log(`${count} processes side by side, medians; CPU in ms; PSS / USS in MiB`);
     const bare = await bareNodes();
     console.log(`bare node -e 'setInterval(()=>{},1e9)': ${MiB(bare.pss)} / ${MiB(bare.uss)}`);
     for (const [name, flags, shimPath] of variants) {
       const r = await shims(fs.mkdtempSync(path.join(dir, 'v-')), flags, shimPath);
-      console.log(`shim, ${name}: start ${r.startMs.toFixed(0)} ms; idle ${MiB(r.idle.pss)} / ${MiB(r.idle.uss)} ` +
+      console.log(`shim, ${name}: start ${r.startMs.toFixed(0)} ms, CPU ${r.bootCpuMs.toFixed(1)} + first create ${r.createCpuMs.toFixed(1)}; idle ${MiB(r.idle.pss)} / ${MiB(r.idle.uss)} ` +
         `(USS +${MiB(r.idle.uss - bare.uss)} over bare); after logs+exec ${MiB(r.busy.pss)} / ${MiB(r.busy.uss)}`);
     }
   } finally {

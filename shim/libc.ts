@@ -1,17 +1,50 @@
 /**
- * The few libc calls Node does not expose, through koffi. Each function is declared only when first called,
- * so the shim pays for exactly what it uses (koffi itself is needed at start: the shim becomes a subreaper).
+ * The few libc calls Node does not expose, through koffi. koffi is loaded by loadLibc() at the first create and
+ * each function is declared only when first called, so the shim pays for exactly what it uses: an idle spare
+ * loads none of it.
  */
-import koffiDefault from 'koffi';
+import fs from 'node:fs';
+import path from 'node:path';
+import type koffiDefault from 'koffi';
 
 type KoffiModule = typeof koffiDefault;
 type LibcFn = (...args: unknown[]) => number;
 
+let koffiModule: KoffiModule | undefined;
 let libc: ReturnType<KoffiModule['load']> | undefined;
 const declared = new Map<string, LibcFn>();
 
+/**
+ * koffi's native module, opened straight from its platform package (glibc Linux) in the nearest node_modules
+ * above `from`, or undefined when that is not where the installed koffi keeps it (another release's layout,
+ * musl). koffi's entry point finds that same file by parsing node's ELF headers, and node's resolver would load
+ * its ESM machinery to read koffi's package exports: together ~20 ms of CPU in every shim, so in every
+ * container start (bench/shim-footprint.ts), for nothing the shim uses.
+ */
+export function openKoffiNative(from: string): KoffiModule | undefined {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const modules = path.join(dir, 'node_modules');
+    if (fs.existsSync(path.join(modules, 'koffi', 'package.json'))) {
+      const version = (JSON.parse(fs.readFileSync(path.join(modules, 'koffi', 'package.json'), 'utf8')) as { version: string }).version;
+      const file = path.join(modules, '@koromix', `koffi-${process.platform}-${process.arch}`, `${process.platform}_${process.arch}`, 'koffi.node');
+      if (!fs.existsSync(file)) return undefined;
+      const native = { exports: {} as KoffiModule & { version?: string } };
+      process.dlopen(native, file);
+      return native.exports.version === version ? native.exports : undefined;
+    }
+    if (path.dirname(dir) === dir) return undefined;
+  }
+}
+
+/** Loads koffi; every other function here needs it. */
+export async function loadLibc(): Promise<void> {
+  // Found from the shim's own script (argv[1]), as its imports are, in both the CommonJS and the ESM build.
+  koffiModule ??= openKoffiNative(path.dirname(process.argv[1] ?? process.cwd())) ?? (await import('koffi')).default;
+}
+
 function koffi(): KoffiModule {
-  return koffiDefault;
+  if (koffiModule === undefined) throw new Error('libc: koffi is not loaded; call loadLibc() first');
+  return koffiModule;
 }
 
 function fn(signature: string): LibcFn {

@@ -225,6 +225,7 @@ export class ShimServer {
     // child_process, tty, the log writer and the cgroup readers (docs/ARCHITECTURE.md, Footprint). Before the
     // check below, so that check and assignment stay one synchronous step.
     const [{ Container }, libc, { Reaper }] = await Promise.all([import('./container.js'), import('./libc.js'), import('./reaper.js')]);
+    await libc.loadLibc();
     // Until now the shim had no children to reap or orphans to adopt; from here on runc and the container do.
     if (this.reaper === null) {
       libc.setChildSubreaper();

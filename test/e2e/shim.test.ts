@@ -75,11 +75,14 @@ function newBundle(id: string, opts: BundleOptions): { bundle: string; logPath: 
   return { bundle, logPath: path.join(bundle, 'container.log') };
 }
 
-async function run(id: string, opts: BundleOptions): Promise<{ client: ShimClient; bundle: string; logPath: string }> {
+/** Creates and starts a container; `exits` collects its exit events from before the start on. */
+async function run(id: string, opts: BundleOptions): Promise<{ client: ShimClient; bundle: string; logPath: string; exits: number[] }> {
   const { bundle, logPath } = newBundle(id, opts);
   const client = await startShim({ bundle, id, namespace: NS, runtime: 'runc', runtimeArgs: [], runcRoot, logPath, stdin: false, tty: false });
+  const exits: number[] = [];
+  client.onExit((_id, e) => exits.push(e.exitCode));
   await client.start();
-  return { client, bundle, logPath };
+  return { client, bundle, logPath, exits };
 }
 
 function logEntries(file: string): Array<{ ts: string; stream: string; tag: string; text: string }> {
@@ -106,9 +109,7 @@ describe('berth-shim with runc', () => {
   it('writes stdout and stderr in CRI format, splits a 40 KiB line into P parts, records the exit', async () => {
     // /dev/stdout opens /proc/self/fd/1: that works on a pipe, not on a socket, so this checks the stdio kind too.
     const script = 'echo out > /dev/stdout; echo err >&2; head -c 40960 /dev/zero | tr "\\0" a; echo; printf tail; exit 3';
-    const { client, bundle, logPath } = await run('logs', { args: ['sh', '-c', script] });
-    const events: number[] = [];
-    client.onExit((_id, e) => events.push(e.exitCode));
+    const { client, bundle, logPath, exits } = await run('logs', { args: ['sh', '-c', script] });
     const exit = await client.wait();
     expect(exit).toMatchObject({ exitCode: 3, reason: 'Error', oomKilled: false });
     expect(exit.exitedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
@@ -122,7 +123,7 @@ describe('berth-shim with runc', () => {
     const st = await client.state();
     expect(st.status).toBe('stopped');
     expect(BigInt(st.startedAtNs ?? '0')).toBeLessThanOrEqual(BigInt(exit.exitedAtNs));
-    expect(events).toEqual([3]);
+    expect(exits).toEqual([3]);
     const shimPid = client.info.shimPid;
     expect(await client.delete()).toEqual(exit);
     expect(runcList()).not.toContain('logs');
@@ -330,32 +331,38 @@ describe('berth-shim with runc', () => {
     const dir = path.join(state, 'spares');
     const refillErrors: unknown[] = [];
     const pool = await SpareShims.open(dir, { onRefillError: (e) => refillErrors.push(e) });
-    const sockets = (): string[] => fs.readdirSync(dir).filter((n) => n.endsWith('.sock'));
-    await until('a spare', () => sockets().length === 1);
-    const { bundle, logPath } = newBundle('spare', { args: ['sh', '-c', 'echo from-spare'] });
-    const client = await startShim({ bundle, id: 'spare', namespace: NS, runtime: 'runc', runtimeArgs: [], runcRoot, logPath, stdin: false, tty: false, spares: pool });
-    expect(fs.existsSync(bundlePaths(bundle).socket)).toBe(true);
-    expect(fs.existsSync(bundlePaths(bundle).shimLog)).toBe(true);
-    expect(pidFrom(bundlePaths(bundle).shimPid)).toBe(client.info.shimPid);
-    await client.start();
-    expect(await client.wait()).toMatchObject({ exitCode: 0 });
-    expect(logEntries(logPath)).toMatchObject([{ stream: 'stdout', tag: 'F', text: 'from-spare' }]);
-    const takenPid = client.info.shimPid;
-    await client.delete();
-    // Whether take() got the first spare or (when it asked before the pool had connected to it) a shim of its
-    // own, the pool is back to exactly one waiting spare, and the taken shim is gone.
-    await until('the pool to refill', () => sockets().length === 1 && !alive(takenPid));
-    await pool.close();
-    await until('the spare to shut down', () => sockets().length === 0);
+    let reopened: SpareShims | undefined;
+    try {
+      const sockets = (): string[] => fs.readdirSync(dir).filter((n) => n.endsWith('.sock'));
+      await until('a spare', () => sockets().length === 1);
+      const { bundle, logPath } = newBundle('spare', { args: ['sh', '-c', 'echo from-spare'] });
+      const client = await startShim({ bundle, id: 'spare', namespace: NS, runtime: 'runc', runtimeArgs: [], runcRoot, logPath, stdin: false, tty: false, spares: pool });
+      expect(fs.existsSync(bundlePaths(bundle).socket)).toBe(true);
+      expect(fs.existsSync(bundlePaths(bundle).shimLog)).toBe(true);
+      expect(pidFrom(bundlePaths(bundle).shimPid)).toBe(client.info.shimPid);
+      await client.start();
+      expect(await client.wait()).toMatchObject({ exitCode: 0 });
+      expect(logEntries(logPath)).toMatchObject([{ stream: 'stdout', tag: 'F', text: 'from-spare' }]);
+      const takenPid = client.info.shimPid;
+      await client.delete();
+      // Whether take() got the first spare or (when it asked before the pool had connected to it) a shim of its
+      // own, the pool is back to exactly one waiting spare, and the taken shim is gone.
+      await until('the pool to refill', () => sockets().length === 1 && !alive(takenPid));
+      await pool.close();
+      await until('the spare to shut down', () => sockets().length === 0);
 
-    // A spare left by a previous daemon is adopted, not duplicated.
-    const leftover = await spawnShim({ socket: path.join(dir, 'spare-old.sock'), logFile: null });
-    const reopened = await SpareShims.open(dir, { onRefillError: (e) => refillErrors.push(e) });
-    const adopted = await reopened.take();
-    expect(adopted.info.shimPid).toBe(leftover);
-    await adopted.shutdown();
-    await reopened.close();
-    expect(refillErrors).toEqual([]);
+      // A spare left by a previous daemon is adopted, not duplicated.
+      const leftover = await spawnShim({ socket: path.join(dir, 'spare-old.sock'), logFile: null });
+      reopened = await SpareShims.open(dir, { onRefillError: (e) => refillErrors.push(e) });
+      const adopted = await reopened.take();
+      expect(adopted.info.shimPid).toBe(leftover);
+      await adopted.shutdown();
+      expect(refillErrors).toEqual([]);
+    } finally {
+      // Also when an expectation failed: an open pool leaves a spare shim running.
+      await pool.close();
+      await reopened?.close();
+    }
   });
 
   it('speaks a versioned protocol: hello first, matching version only', async () => {
