@@ -138,17 +138,29 @@ async function stopRemovePod(client: CriClient, podId: string): Promise<void> {
   await client.removePodSandbox(podId);
 }
 
-/** Run fn over items with at most limit in flight, results in item order. */
+/**
+ * Run fn over items with at most limit in flight, results in item order. After a failure no item starts and the
+ * calls in flight are waited for before the first error is thrown: a failed runtime's batch must not still be
+ * running while the other runtime is measured.
+ */
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array<R>(items.length);
   let next = 0;
+  let failed = false;
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
+    while (next < items.length && !failed) {
       const i = next++;
-      results[i] = await fn(items[i] as T);
+      try {
+        results[i] = await fn(items[i] as T);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const done = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const failure = done.find((d): d is PromiseRejectedResult => d.status === 'rejected');
+  if (failure !== undefined) throw failure.reason;
   return results;
 }
 
