@@ -6,9 +6,10 @@ import { loadCriPackage } from '../../proto/cri-proto.js';
 import { berthRpcs } from '../api/rpcs.js';
 import type { CriContext } from '../cri/context.js';
 import { imageRpcs } from '../cri/image/rpcs.js';
-import { runtimeRpcs } from '../cri/runtime/rpcs.js';
+import { runtimeListFields, runtimeRpcs } from '../cri/runtime/rpcs.js';
 import { BerthError } from '../errors/errors.js';
 import { implementService, SHUTDOWN_REASON, type CriDispatch } from './cri-service.js';
+import { cacheItemEncodings } from './list-encoding.js';
 
 const SOCKET_MODE = 0o660;
 /** Held while the socket file is created, so it is never open to other users, not even before the chmod. */
@@ -68,10 +69,8 @@ export async function serveCri(config: BerthConfig): Promise<CriServer> {
     'grpc.max_receive_message_length': config.grpc.max_recv_message_size,
     'grpc.max_send_message_length': config.grpc.max_send_message_size,
   });
-  server.addService(
-    cri.RuntimeService.service,
-    implementService('runtime.v1.RuntimeService', cri.RuntimeService.service, runtimeRpcs, dispatch),
-  );
+  const runtimeService = cacheItemEncodings(cri.RuntimeService.service, runtimeListFields);
+  server.addService(runtimeService, implementService('runtime.v1.RuntimeService', runtimeService, runtimeRpcs, dispatch));
   server.addService(
     cri.ImageService.service,
     implementService('runtime.v1.ImageService', cri.ImageService.service, imageRpcs, dispatch),

@@ -11,6 +11,22 @@ export interface StoredRecord {
   fingerprint: string;
 }
 
+/**
+ * `build` memoised per record object. Sound because a stored record never changes in place: update() swaps in
+ * a changed copy, so a changed record is a new key and its old entry goes with the old object.
+ */
+export function perRecord<R extends StoredRecord, V>(build: (record: R) => V): (record: R) => V {
+  const built = new WeakMap<R, V>();
+  return (record) => {
+    let value = built.get(record);
+    if (value === undefined) {
+      value = build(record);
+      built.set(record, value);
+    }
+    return value;
+  };
+}
+
 /** 64 hex digits, like containerd and CRI-O ids. */
 export function newId(): string {
   return randomBytes(32).toString('hex');
@@ -38,7 +54,8 @@ interface NameEntry<T> {
 /**
  * Records of one kind (sandboxes or containers) of one namespace: in memory for lookups, and one JSON file per
  * record under `dir` written durably (temp file, fsync, rename, fsync dir), so a crash leaves each record either
- * old or new. Names are reserved for the whole create: a create retried with the same name and the same config
+ * old or new. A record handed out is never changed in place (update() replaces it), so views of it can be cached
+ * per object (perRecord). Names are reserved for the whole create: a create retried with the same name and the same config
  * (kubelet timed out, the first attempt went on) gets the first attempt's record instead of an error, as in
  * CRI-O's resource store; a different config under a taken name is AlreadyExists naming the holder.
  */

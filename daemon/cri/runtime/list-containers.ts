@@ -3,7 +3,7 @@ import type { ContainerFilter__Output } from '../../../proto/gen/runtime/v1/Cont
 import type { CriContext } from '../context.js';
 import type { RuntimeRpc } from '../handler.js';
 import { containerOf } from './container-view.js';
-import { matchesId, matchesLabels } from './filters.js';
+import { byCreation, matchesId, matchesLabels } from './filters.js';
 
 /** The containers a filter selects, oldest first; shared with StreamContainers. */
 export function criContainers(f: ContainerFilter__Output | null, ctx: CriContext): Container[] {
@@ -16,7 +16,7 @@ export function criContainers(f: ContainerFilter__Output | null, ctx: CriContext
         (f?.state == null || f.state.state === c.state) &&
         matchesLabels(c.config.labels, f?.label_selector),
     )
-    .sort((a, b) => (BigInt(a.createdAt) < BigInt(b.createdAt) ? -1 : 1))
+    .sort(byCreation)
     .map(containerOf);
 }
 

@@ -66,3 +66,14 @@ export const runtimeRpcs: RuntimeRpcTable = {
   StreamContainerStats: streamContainerStats,
   StreamPodSandboxStats: streamPodSandboxStats,
 };
+
+/**
+ * The runtime RPCs whose response is one list of per-record views shared between calls (containerOf,
+ * podSandboxOf), by the response field holding it; the server reuses each view's encoding (server/list-encoding.ts).
+ */
+export const runtimeListFields: Readonly<Record<string, string>> = {
+  ListContainers: 'containers',
+  ListPodSandbox: 'items',
+  StreamContainers: 'containers',
+  StreamPodSandboxes: 'pod_sandboxes',
+};
