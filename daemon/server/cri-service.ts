@@ -29,20 +29,41 @@ export interface CriDispatch {
 export const SHUTDOWN_REASON = new Error('berthd is shutting down');
 const SHUTTING_DOWN = { code: GrpcStatus.UNAVAILABLE, details: 'berthd is shutting down; retry when it is back' };
 
-function callInfo(call: Call, method: string, ctx: CriContext, stopping: AbortSignal): CallInfo {
+/** A call's CallInfo plus what the server does at its end. */
+interface ActiveCall extends CallInfo {
+  /** Stops listening for cancellation; grpc-js also reports every call it has answered as 'cancelled'. */
+  detach(): void;
+}
+
+function callInfo(call: Call, method: string, ctx: CriContext, stopping: AbortSignal): ActiveCall {
   const controller = new AbortController();
-  call.on('cancelled', () => controller.abort(new Error(`${method} was cancelled by the client`)));
+  const cancel = (): void => controller.abort(new Error(`${method} was cancelled by the client`));
+  call.on('cancelled', cancel);
+  // Built on first use: most calls (the List RPCs kubelet makes every second) never look at them, and the
+  // combined signal and the child logger cost more CPU than such a call's own work.
+  let signal: AbortSignal | undefined;
+  let logger: CallInfo['logger'] | undefined;
   // Requests are not logged: PullImage carries registry credentials.
-  return { method, signal: AbortSignal.any([controller.signal, stopping]), logger: ctx.logger.child({ rpc: method }) };
+  return {
+    method,
+    get signal() {
+      return (signal ??= AbortSignal.any([controller.signal, stopping]));
+    },
+    get logger() {
+      return (logger ??= ctx.logger.child({ rpc: method }));
+    },
+    detach: () => call.removeListener('cancelled', cancel),
+  };
 }
 
 /** Logs the call's end and records it in the metrics; returns the gRPC status for a failure. */
-function finishCall(ctx: CriContext, info: CallInfo, started: number, err?: unknown): { code: GrpcStatus; details: string } | undefined {
+function finishCall(ctx: CriContext, info: ActiveCall, started: number, err?: unknown): { code: GrpcStatus; details: string } | undefined {
+  info.detach();
   const elapsed = performance.now() - started;
   const ms = Math.round(elapsed);
   let outcome: { code: GrpcStatus; details: string } | undefined;
   if (err === undefined) {
-    info.logger.debug({ ms }, 'rpc ok');
+    if (ctx.logger.isLevelEnabled('debug')) info.logger.debug({ ms }, 'rpc ok');
   } else if (info.signal.aborted && info.signal.reason === SHUTDOWN_REASON) {
     // A handler cut short by shutdown failed because of us, not because of the request; the client may retry.
     info.logger.info({ ms }, 'rpc ended by shutdown');
@@ -62,7 +83,7 @@ function runUnary(
   call: ServerUnaryCall<unknown, unknown>,
   callback: sendUnaryData<unknown>,
   handler: AnyUnary,
-  info: CallInfo,
+  info: ActiveCall,
   ctx: CriContext,
 ): Promise<void> {
   const started = performance.now();
@@ -75,7 +96,7 @@ function runUnary(
   );
 }
 
-function runStream(call: ServerWritableStream<unknown, unknown>, handler: AnyStream, info: CallInfo, ctx: CriContext): Promise<void> {
+function runStream(call: ServerWritableStream<unknown, unknown>, handler: AnyStream, info: ActiveCall, ctx: CriContext): Promise<void> {
   const started = performance.now();
   const sink = {
     write: (message: unknown) =>
@@ -122,7 +143,7 @@ export function implementService(
     const method = `${serviceName}/${name}`;
     const handler = table[name];
     const streaming = methodDefinition.responseStream;
-    const begin = (call: Call): Promise<[CallInfo, CriContext]> =>
+    const begin = (call: Call): Promise<[ActiveCall, CriContext]> =>
       dispatch.ready.then((ctx) => [callInfo(call, method, ctx, dispatch.stopping), ctx]);
     if (handler === undefined) {
       implementation[name] = unimplemented(method, streaming);
