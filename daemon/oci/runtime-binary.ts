@@ -39,9 +39,18 @@ export function missingRuntimeBinary(name: string, runtime: RuntimeHandlerConfig
   );
 }
 
-/** Throws the FailedPrecondition above unless the handler's binary can be run; for the RPCs that start containers. */
-export async function requireRuntimeBinary(name: string, runtime: RuntimeHandlerConfig): Promise<string> {
+/** Per handler path, the binary requireRuntimeBinary found last. */
+const lastFound = new Map<string, string>();
+
+/**
+ * Throws the FailedPrecondition above unless the handler's binary can be run; for the RPCs that start containers.
+ * The binary found last time is checked first, so a pod start costs one stat and access instead of a PATH walk;
+ * the answer is the same, since any runnable binary on the path passes.
+ */
+export async function requireRuntimeBinary(name: string, runtime: RuntimeHandlerConfig): Promise<void> {
+  const known = lastFound.get(runtime.path);
+  if (known !== undefined && (await isExecutableFile(known))) return;
   const resolved = await resolveRuntimeBinary(runtime);
   if (resolved === undefined) throw missingRuntimeBinary(name, runtime);
-  return resolved;
+  lastFound.set(runtime.path, resolved);
 }

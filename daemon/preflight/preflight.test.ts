@@ -44,6 +44,14 @@ describe('preflight', () => {
     });
   });
 
+  it('requires a handler binary again after finding it once: a removed binary is refused', async () => {
+    const binary = join(dir, 'gone-runc');
+    await writeFile(binary, '#!/bin/sh\n', { mode: 0o755 });
+    await requireRuntimeBinary('gone', { path: binary, args: [] });
+    await rm(binary);
+    await expect(requireRuntimeBinary('gone', { path: binary, args: [] })).rejects.toMatchObject({ kind: 'FailedPrecondition' });
+  });
+
   it('blocks the runtime only for the default handler', async () => {
     const config = defaultConfig();
     config.cri.runtimes['missing'] = { path: '/nonexistent/missing', args: [] };
