@@ -1,6 +1,7 @@
 /**
  * Pod start: RunPodSandbox + CreateContainer + StartContainer through the CRI, sequentially and in batches
- * (20 pods 10 at a time); ListContainers/ListPodSandbox latency with many containers; proportional set size
+ * (20 pods 10 at a time), and the rest of the lifecycle (StopPodSandbox + RemovePodSandbox) of the same pods,
+ * one by one and a batch at a time; ListContainers/ListPodSandbox latency with many containers; proportional set size
  * (PSS) of the shims and the daemon. Both runtimes run side by side and take turns, pod by pod and batch by
  * batch, so that the machine's drifting speed weighs on both alike. The same client, images, CNI bridge and
  * order of calls for containerd and for berth.
@@ -69,11 +70,12 @@ interface SequentialPod extends PodTiming {
   cpu: CpuUse;
 }
 
-/** One batch: wall time and per-pod time in ms, CPU per pod. */
+/** One batch: wall time and per-pod time in ms, CPU per pod; then the wall time of stopping and removing it. */
 interface BatchRound {
   wall: number;
   podTotals: number[];
   cpuPerPod: CpuUse;
+  teardownWall: number;
 }
 
 /** Measured with every kept pod running, after the list calls. */
@@ -103,7 +105,7 @@ interface Side {
   client: CriClient;
   /** The sequential pods, which stay up to the end, so every batch meets the same node. */
   sequentialPods: PodTiming[];
-  /** The latest batch; earlier ones are removed before the next. */
+  /** The batch being measured; each is removed before the next, and one last, untimed, is kept for the list phase. */
   batchPods: PodTiming[];
   m: Measurements;
 }
@@ -193,8 +195,10 @@ async function sequentialPod(side: Side, i: number, images: Images, logRoot: str
   side.m.sequential.push({ ...pod, cpu });
 }
 
+const batchNames = (prefix: string): string[] => Array.from({ length: batch }, (_, i) => `${prefix}-${i}`);
+
 async function batchRound(side: Side, round: number, images: Images, logRoot: string): Promise<void> {
-  const names = Array.from({ length: batch }, (_, i) => `batch-${round}-${i}`);
+  const names = batchNames(`batch-${round}`);
   const { value: run, cpu } = await withCpu(side, () => timed(() => mapLimit(names, parallel, async (name) => {
     const t = await timed(() => startPod(side.client, name, images, logRoot));
     return { ...t.value, total: t.ms };
@@ -204,13 +208,22 @@ async function batchRound(side: Side, round: number, images: Images, logRoot: st
     wall: run.ms,
     podTotals: run.value.map((t) => t.total),
     cpuPerPod: { host: cpu.host / batch, runtime: cpu.runtime / batch },
+    teardownWall: NaN,
   });
 }
 
-/** Untimed: the batch's pods go before the next round, which then meets the same node as this one. */
-async function removeBatch(side: Side): Promise<void> {
-  for (const pod of side.batchPods) await stopRemovePod(side.client, pod.podId);
+/** The round's batch is stopped and removed as it was started, `parallel` at a time; the next round then meets
+ * the same node as this one. */
+async function batchTeardown(side: Side, round: number): Promise<void> {
+  const run = await timed(() => mapLimit(side.batchPods, parallel, (pod) => stopRemovePod(side.client, pod.podId)));
   side.batchPods = [];
+  (side.m.rounds[round] as BatchRound).teardownWall = run.ms;
+  await settle(side.runtime);
+}
+
+/** Untimed: one more batch, which stays for the list phase beside the sequential pods. */
+async function keepBatch(side: Side, images: Images, logRoot: string): Promise<void> {
+  side.batchPods = await mapLimit(batchNames('kept'), parallel, (name) => startPod(side.client, name, images, logRoot));
   await settle(side.runtime);
 }
 
@@ -259,9 +272,10 @@ async function runPhases(lanes: Lanes<Side>, images: Images, logRoot: string): P
   await lanes.each((s) => prepare(s, images, logRoot));
   for (let i = 0; i < sequential; i++) await lanes.alternate(i, (s) => sequentialPod(s, i, images, logRoot));
   for (let r = 0; r < rounds; r++) {
-    if (r > 0) await lanes.each(removeBatch);
     await lanes.alternate(r, (s) => batchRound(s, r, images, logRoot));
+    await lanes.alternate(r, (s) => batchTeardown(s, r));
   }
+  await lanes.each((s) => keepBatch(s, images, logRoot));
   await lanes.each((s) => addContainers(s, images));
   for (let i = 0; i < listCalls; i++) await lanes.alternate(i, listOnce);
   await lanes.each(footprint);
@@ -277,11 +291,13 @@ async function closeSide(side: Side): Promise<void> {
   await side.runtime.stop();
 }
 
-/** berth/containerd of each round's batch wall time, both runtimes' batches in that round being neighbours. */
-function roundRatios(b: Measurements | undefined, c: Measurements | undefined): number[] {
+/** berth/containerd of a figure of each round, both runtimes' batches in that round being neighbours. */
+function roundRatios(b: Measurements | undefined, c: Measurements | undefined, f: (r: BatchRound) => number = (r) => r.wall): number[] {
   if (b === undefined || c === undefined) return [];
-  return b.rounds.map((r, i) => r.wall / (c.rounds[i] as BatchRound).wall);
+  return b.rounds.map((r, i) => f(r) / f(c.rounds[i] as BatchRound));
 }
+
+const lifecycleWall = (r: BatchRound): number => r.wall + r.teardownWall;
 
 function rows(b: Measurements | undefined, c: Measurements | undefined): ResultRow[] {
   const row = (metric: string, unit: string, f: (m: Measurements) => number): ResultRow =>
@@ -306,6 +322,9 @@ function rows(b: Measurements | undefined, c: Measurements | undefined): ResultR
       (m) => median(m.rounds.map((r) => r.cpuPerPod.host)) * 1000),
     row(`${inBatch}: runtime CPU per pod (median of rounds)`, 'ms',
       (m) => median(m.rounds.map((r) => r.cpuPerPod.runtime)) * 1000),
+    row(`${inBatch}: stop+remove wall median`, 'ms', (m) => median(m.rounds.map((r) => r.teardownWall))),
+    row(`${inBatch}: full lifecycle wall median`, 'ms', (m) => median(m.rounds.map(lifecycleWall))),
+    { metric: `${inBatch}: full lifecycle wall ratio, median of rounds`, unit: '', ratio: median(roundRatios(b, c, lifecycleWall)) },
     row('containers running', '', (m) => m.containers),
     row(`ListContainers median (x${listCalls})`, 'ms', (m) => median(m.listContainers)),
     row('ListContainers p90', 'ms', (m) => p90(m.listContainers)),
@@ -317,7 +336,8 @@ function rows(b: Measurements | undefined, c: Measurements | undefined): ResultR
     row('daemon PSS', 'MiB', (m) => m.daemonPss / MiB),
     row('daemon CPU (start to loaded node)', 's', (m) => m.daemonCpu),
     row('shim CPU total (same span)', 's', (m) => m.shimCpu),
-    row('StopPodSandbox+RemovePodSandbox median', 'ms', (m) => median(m.stopRemovePod)),
+    row('StopPodSandbox+RemovePodSandbox median (one by one)', 'ms', (m) => median(m.stopRemovePod)),
+    row('full lifecycle median (start total + stop/remove medians)', 'ms', (m) => median(total(m)) + median(m.stopRemovePod)),
   ];
 }
 
