@@ -13,6 +13,9 @@ export const LIBC_PROTOTYPES = {
   mount: 'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)',
   umount2: 'int umount2(const char *target, int flags)',
   sethostname: 'int sethostname(const char *name, size_t len)',
+  socket: 'int socket(int domain, int type, int protocol)',
+  ioctl: 'int ioctl(int fd, unsigned long request, ...)',
+  close: 'int close(int fd)',
 } as const;
 
 export const CLONE_NEWUTS = 0x04000000;
@@ -24,6 +27,13 @@ export const MS_REC = 0x4000;
 export const MS_SHARED = 1 << 20;
 
 export const MNT_DETACH = 2;
+
+export const AF_INET = 2;
+export const SOCK_DGRAM = 2;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SIOCGIFFLAGS = 0x8913;
+export const SIOCSIFFLAGS = 0x8914;
+export const IFF_UP = 0x1;
 
 /** errno value -> name (EINVAL...), as plain data so it can be handed to a worker. */
 export const ERRNO_NAMES: Readonly<Record<number, string>> = Object.fromEntries(

@@ -1,12 +1,14 @@
 import { mkdir, open, readdir, rmdir, statfs, unlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { alreadyExists, invalidArgument, isBerthError, wrapError } from '../errors/errors.js';
+import { BerthError, alreadyExists, invalidArgument, isBerthError, wrapError } from '../errors/errors.js';
 import {
-  CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWUTS, ERRNO_NAMES, LIBC_PATH, LIBC_PROTOTYPES, MNT_DETACH, MS_BIND, MS_REC,
-  MS_SHARED, SyscallError, isSyscallError, mount, umount2,
+  AF_INET, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWUTS, ERRNO_NAMES, IFF_UP, LIBC_PATH, LIBC_PROTOTYPES, MNT_DETACH, MS_BIND,
+  MS_REC, MS_SHARED, SIOCGIFFLAGS, SIOCSIFFLAGS, SOCK_CLOEXEC, SOCK_DGRAM, SyscallError, isSyscallError, mount, umount2,
 } from './libc.js';
-import { namespaceWorkerMain, type NamespaceKind, type NamespaceWorkerData, type PinReply, type PinRequest } from './namespace-worker.js';
+import {
+  namespaceWorkerMain, type NamespaceKind, type NamespaceWorkerData, type PinReply, type PinRequest, type WorkerFailure,
+} from './namespace-worker.js';
 import { RequestWorker } from './request-worker.js';
 
 export type { NamespaceKind } from './namespace-worker.js';
@@ -22,6 +24,23 @@ export interface CreateNamespacesOptions {
   hostname?: string;
 }
 
+/**
+ * A step of making one pod's namespaces failed (unshare, hostname, lo, pin mount); the message names the pod, the
+ * step and the system call, and `cause` is the SyscallError.
+ */
+export class NamespaceSetupError extends BerthError {
+  readonly step: string;
+
+  constructor(id: string, failure: WorkerFailure) {
+    const cause = new SyscallError(failure.syscall, failure.errno, failure.detail);
+    super('Internal', `pod ${id}: ${failure.step}: ${cause.message}`, {
+      cause,
+      context: { id, step: failure.step, syscall: failure.syscall, errno: failure.errno },
+    });
+    this.step = failure.step;
+  }
+}
+
 /** The namespace worker's thread name (/proc/<pid>/task/<tid>/comm, at most 15 bytes). */
 export const NAMESPACE_THREAD_NAME = 'berth-nspin';
 
@@ -33,7 +52,7 @@ const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
  * Creates and removes pods' network, IPC and UTS namespaces, each kept alive by a bind mount of its nsfs file on
  * an empty file (a "pin") so no process has to hold it open:
  *
- *   <state>/netns/<id>       network namespace, the path `ip netns` tools and CNI_NETNS use
+ *   <state>/netns/<id>       network namespace (lo already up), the path `ip netns` tools and CNI_NETNS use
  *   <state>/ns/<id>/ipc      IPC namespace
  *   <state>/ns/<id>/uts      UTS namespace (hostname already set)
  *
@@ -81,7 +100,7 @@ export class NamespacePins {
       }
       const request: Omit<PinRequest, 'seq'> = options.hostname === undefined ? { pins } : { pins, hostname: options.hostname };
       const reply = await this.worker.request(request);
-      if (!reply.ok) throw new SyscallError(reply.failure.syscall, reply.failure.errno, reply.failure.detail);
+      if (!reply.ok) throw new NamespaceSetupError(id, reply.failure);
       return pins;
     } catch (err) {
       // Pins already mounted for another sandbox with this id are not ours to remove.
@@ -197,6 +216,7 @@ function startNamespaceWorker(onExit: () => void): NamespaceWorker {
     libcPath: LIBC_PATH,
     prototypes: LIBC_PROTOTYPES,
     flags: { net: CLONE_NEWNET, ipc: CLONE_NEWIPC, uts: CLONE_NEWUTS, bind: MS_BIND },
+    loopback: { inet: AF_INET, dgram: SOCK_DGRAM, cloexec: SOCK_CLOEXEC, getFlags: SIOCGIFFLAGS, setFlags: SIOCSIFFLAGS, up: IFF_UP },
     errnoNames: { ...ERRNO_NAMES },
     threadName: NAMESPACE_THREAD_NAME,
   };

@@ -5,7 +5,8 @@
  * dist/ and from vitest's on-the-fly TypeScript, where a worker file path would not exist.
  *
  * Why a thread at all: unshare(CLONE_NEWNET|CLONE_NEWIPC|CLONE_NEWUTS) and sethostname() act on the calling OS
- * thread only. Doing them here leaves the daemon's main thread and libuv pool untouched.
+ * thread only. Doing them here leaves the daemon's main thread and libuv pool untouched. For the same reason lo
+ * is brought up here: a socket opened by this thread right after unshare belongs to the new network namespace.
  */
 
 // Types only: erased from the compiled source, so the worker body still captures nothing.
@@ -14,8 +15,10 @@ import type { CloseRequest, WorkerMain } from './request-worker.js';
 export interface NamespaceWorkerData {
   koffiPath: string;
   libcPath: string;
-  prototypes: Record<'unshare' | 'setns' | 'mount' | 'sethostname', string>;
+  prototypes: Record<'unshare' | 'setns' | 'mount' | 'sethostname' | 'socket' | 'ioctl' | 'close', string>;
   flags: { net: number; ipc: number; uts: number; bind: number };
+  /** socket(2) and netdevice(7) ioctl constants for bringing lo up. */
+  loopback: { inet: number; dgram: number; cloexec: number; getFlags: number; setFlags: number; up: number };
   errnoNames: Record<number, string>;
   threadName: string;
 }
@@ -34,6 +37,8 @@ export interface PinRequest {
 }
 
 export interface WorkerFailure {
+  /** What the request was doing, e.g. "bringing up lo in the new network namespace". */
+  step: string;
   syscall: string;
   errno: string;
   detail: string;
@@ -44,7 +49,7 @@ export type PinReply =
   | { seq: number; ok: false; failure: WorkerFailure; threadTainted: boolean };
 
 /**
- * Each request: unshare the asked-for namespaces, set the hostname, bind-mount /proc/thread-self/ns/<kind> on the
+ * Each request: unshare the asked-for namespaces, set the hostname, bring lo up in a new network namespace, bind-mount /proc/thread-self/ns/<kind> on the
  * pin files, then setns() back to the namespaces the thread started in and verify by inode. A thread that cannot
  * prove it is back home exits, so its OS thread ends and a fresh worker serves the next request.
  */
@@ -58,15 +63,43 @@ export const namespaceWorkerMain: WorkerMain = (require) => {
   const setns = lib.func(data.prototypes.setns);
   const mount = lib.func(data.prototypes.mount);
   const sethostname = lib.func(data.prototypes.sethostname);
+  const socket = lib.func(data.prototypes.socket);
+  const ioctl = lib.func(data.prototypes.ioctl);
+  const close = lib.func(data.prototypes.close);
   // Named so `ps -T` (and the tests) can tell this thread apart from the rest of the daemon.
   fs.writeFileSync('/proc/thread-self/comm', data.threadName);
   const kinds = ['net', 'ipc', 'uts'] as const;
   const nsPath = (kind: NamespaceKind) => `/proc/thread-self/ns/${kind}`;
   const home = Object.fromEntries(kinds.map((kind) => [kind, { fd: fs.openSync(nsPath(kind), 'r'), link: fs.readlinkSync(nsPath(kind)) }]));
 
-  const fail = (syscall: string, detail: string): WorkerFailure => {
+  const fail = (step: string, syscall: string, detail: string): WorkerFailure => {
     const errno = koffi.errno();
-    return { syscall, detail, errno: data.errnoNames[errno] ?? `errno ${errno}` };
+    return { step, syscall, detail, errno: data.errnoNames[errno] ?? `errno ${errno}` };
+  };
+
+  /*
+   * Sets IFF_UP on lo, which is all the CNI loopback plugin's ADD does (a netlink link-up) and what containerd 2.x's
+   * CRI plugin does itself with `use_internal_loopback = true`; berth always does it this way, sparing a plugin
+   * fork and exec per pod. IFF_RUNNING is the kernel's to set (lo has carrier once up). Nothing to undo on
+   * tear-down: lo dies with the namespace.
+   */
+  const bringUpLoopback = (): WorkerFailure | undefined => {
+    const lo = data.loopback;
+    const step = 'bringing up lo in the new network namespace';
+    const fd = socket(lo.inet, lo.dgram | lo.cloexec, 0) as number;
+    if (fd === -1) return fail(step, 'socket', 'AF_INET, SOCK_DGRAM');
+    // struct ifreq: the name in 16 bytes, then a union whose ifr_flags is a short (little-endian on x86_64 and arm64).
+    const ifreq = Buffer.alloc(40);
+    ifreq.write('lo');
+    let failure: WorkerFailure | undefined;
+    if (ioctl(fd, lo.getFlags, 'void *', ifreq) === -1) {
+      failure = fail(step, 'ioctl', 'lo, SIOCGIFFLAGS');
+    } else {
+      ifreq.writeUInt16LE(ifreq.readUInt16LE(16) | lo.up, 16);
+      if (ioctl(fd, lo.setFlags, 'void *', ifreq) === -1) failure = fail(step, 'ioctl', 'lo, SIOCSIFFLAGS IFF_UP');
+    }
+    close(fd);
+    return failure;
   };
 
   // The descriptors are the process's, not the thread's: close them before the thread goes.
@@ -82,17 +115,18 @@ export const namespaceWorkerMain: WorkerMain = (require) => {
     const flags = wanted.reduce((acc, kind) => acc | data.flags[kind], 0);
     let failure: WorkerFailure | undefined;
     if (unshare(flags) === -1) {
-      failure = fail('unshare', `0x${flags.toString(16)}`);
+      failure = fail(`creating namespaces ${wanted.join(', ')}`, 'unshare', `0x${flags.toString(16)}`);
     } else {
       // Never without a new UTS namespace: that would rename the host.
       if (req.hostname !== undefined && req.pins.uts !== undefined) {
         const name = Buffer.from(req.hostname);
-        if (sethostname(name, name.length) === -1) failure = fail('sethostname', req.hostname);
+        if (sethostname(name, name.length) === -1) failure = fail('setting the hostname', 'sethostname', req.hostname);
       }
+      if (failure === undefined && req.pins.net !== undefined) failure = bringUpLoopback();
       for (const kind of wanted) {
         if (failure !== undefined) break;
         const target = req.pins[kind]!;
-        if (mount(nsPath(kind), target, null, data.flags.bind, null) === -1) failure = fail('mount', `bind ${nsPath(kind)} -> ${target}`);
+        if (mount(nsPath(kind), target, null, data.flags.bind, null) === -1) failure = fail(`pinning the ${kind} namespace`, 'mount', `bind ${nsPath(kind)} -> ${target}`);
       }
     }
     let tainted = false;

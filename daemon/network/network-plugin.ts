@@ -1,7 +1,7 @@
 /**
  * The contract between the sandbox service and whatever gives pods their network. The sandbox service creates
- * the pod's network namespace (daemon/linux/namespace-pins.ts) and hands its pin path here; the plugin puts
- * interfaces and addresses in it. The CNI implementation lives in ./cni/.
+ * the pod's network namespace (daemon/linux/namespace-pins.ts), with lo already up, and hands its pin path here;
+ * the plugin puts the pod's other interfaces and addresses in it. The CNI implementation lives in ./cni/.
  */
 
 export type PortProtocol = 'tcp' | 'udp' | 'sctp';

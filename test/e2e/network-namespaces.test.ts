@@ -17,6 +17,11 @@ async function namespaceFds(): Promise<number> {
   return count;
 }
 
+/** A TCP connection to 127.0.0.1 and back, inside one process: prints what the listener received. */
+const LOOPBACK_ROUND_TRIP = `const net = require('net');
+const s = net.createServer((c) => c.on('data', (d) => { process.stdout.write(d); c.end(); s.close(); }));
+s.listen(0, '127.0.0.1', () => net.connect(s.address().port, '127.0.0.1', function () { this.end('over lo'); }));`;
+
 describe('namespace pins', () => {
   let state: string;
   let pins: NamespacePins;
@@ -53,9 +58,14 @@ describe('namespace pins', () => {
     }
     expect(hostname()).toBe(hostBefore);
 
-    // The new netns is empty but for a down lo.
+    // The new netns has nothing but lo, and lo is up (as the CNI loopback plugin would leave it): 127.0.0.1 answers.
     const { stdout: links } = await inNetns(paths.net!, ['ip', '-o', 'link']);
     expect(links.trim().split('\n')).toHaveLength(1);
+    expect(links).toMatch(/^1: lo: <LOOPBACK,UP,LOWER_UP>/);
+    const { stdout: addrs } = await inNetns(paths.net!, ['ip', '-o', 'addr', 'show', 'lo']);
+    expect(addrs).toContain('inet 127.0.0.1/8');
+    const { stdout: echoed } = await inNetns(paths.net!, [process.execPath, '-e', LOOPBACK_ROUND_TRIP]);
+    expect(echoed).toBe('over lo');
   });
 
   test('many pods in parallel, fast after the first', async () => {

@@ -89,12 +89,13 @@ const chain = (cniVersion: string) => ({
 });
 
 describe('CniNetworkPlugin protocol', () => {
-  it('ADD: loopback first, then the chain in order with prevResult, injected name/version and declared capabilities only', async () => {
+  it('ADD: the chain in order with prevResult, injected name/version and declared capabilities only; never the loopback plugin', async () => {
     const { plugin, calls } = await setup('add', chain('1.0.0'), '10.1.0.0/24');
     const result = await plugin.setUp(pod);
     expect(result.ips).toEqual(['10.1.0.3']);
     const log = await calls();
-    expect(log.map((call) => `${call.command} ${call.plugin}`)).toEqual(['ADD loopback', 'ADD rec-a', 'ADD rec-b']);
+    // lo is brought up by NamespacePins, not by a `loopback` plugin, even when bin_dirs has one.
+    expect(log.map((call) => `${call.command} ${call.plugin}`)).toEqual(['ADD rec-a', 'ADD rec-b']);
     for (const call of log) {
       expect(call).toMatchObject({
         containerId: 'sandbox1',
@@ -104,8 +105,7 @@ describe('CniNetworkPlugin protocol', () => {
         path: `/nonexistent:${bin}`,
       });
     }
-    expect(log[0]!.stdin).toEqual({ type: 'loopback', name: 'berth-loopback', cniVersion: '0.3.1' });
-    expect(log[1]!.stdin).toEqual({
+    expect(log[0]!.stdin).toEqual({
       type: 'rec-a',
       capabilities: { portMappings: true, ipRanges: true },
       extra: 1,
@@ -119,8 +119,8 @@ describe('CniNetworkPlugin protocol', () => {
         ],
       },
     });
-    expect(log[2]!.stdin['prevResult']).toMatchObject({ from: 'rec-a', ips: [{ address: '10.1.0.2/24', interface: 0 }] });
-    expect(log[2]!.stdin['runtimeConfig']).toEqual({
+    expect(log[1]!.stdin['prevResult']).toMatchObject({ from: 'rec-a', ips: [{ address: '10.1.0.2/24', interface: 0 }] });
+    expect(log[1]!.stdin['runtimeConfig']).toEqual({
       bandwidth: { ingressRate: 1000000, egressRate: 2000000 },
       dns: { servers: ['10.96.0.10'], searches: ['ns1.svc.cluster.local'], options: ['ndots:5'] },
     });
@@ -155,8 +155,20 @@ describe('CniNetworkPlugin protocol', () => {
     expect(err).toMatchObject({ plugin: 'fail', command: 'ADD', code: 7, kind: 'Internal' });
     expect((err as Error).message).toBe('CNI plugin "fail" ADD for sandbox sandbox1 failed: [code 7] invalid network config: subnet overlaps');
     const log = await calls();
-    expect(log.map((call) => `${call.command} ${call.plugin}`)).toEqual(['ADD loopback', 'ADD rec-a', 'ADD fail', 'DEL fail', 'DEL rec-a']);
-    expect(log[3]!.stdin['prevResult']).toMatchObject({ from: 'rec-a' });
+    expect(log.map((call) => `${call.command} ${call.plugin}`)).toEqual(['ADD rec-a', 'ADD fail', 'DEL fail', 'DEL rec-a']);
+    expect(log[2]!.stdin['prevResult']).toMatchObject({ from: 'rec-a' });
+  });
+
+  it('is ready with no loopback binary in bin_dirs', async () => {
+    const confDir = join(base, 'noloop', 'net.d');
+    const onlyRecA = join(base, 'noloop', 'bin');
+    await mkdir(confDir, { recursive: true });
+    await mkdir(onlyRecA, { recursive: true });
+    await writeFile(join(confDir, '10-test.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'recnet', plugins: [{ type: 'rec-a' }] }));
+    await writeFile(join(onlyRecA, 'rec-a'), RECORDER);
+    await chmod(join(onlyRecA, 'rec-a'), 0o755);
+    const plugin = new CniNetworkPlugin({ confDir, binDirs: [onlyRecA], cacheDir: join(base, 'noloop', 'cache') });
+    expect(await plugin.status()).toEqual({ ready: true });
   });
 
   it('a plugin that dies without a CNI error reports its exit status and stderr', async () => {

@@ -25,15 +25,6 @@ export interface CniNetworkPluginOptions {
 const IF_NAME = 'eth0';
 const DEFAULT_PLUGIN_TIMEOUT_MS = 60_000;
 
-/** Brought up in every pod, like containerd's and CRI-O's implicit loopback network. */
-const LOOPBACK_NETWORK: CniConfList = {
-  cniVersion: '0.3.1',
-  name: 'berth-loopback',
-  disableCheck: true,
-  plugins: [{ type: 'loopback' }],
-  source: 'the built-in loopback network',
-};
-
 /** The reason CRI's NetworkReady condition carries when not ready (containerd and CRI-O use the same word). */
 export const NETWORK_NOT_READY_REASON = 'NetworkPluginNotReady';
 
@@ -51,6 +42,10 @@ export function cniOptionsFromConfig(config: BerthConfig, podCidr?: () => string
  * previous one's result; DEL runs them in reverse; CHECK in order. The config is re-read from conf_dir for each
  * set-up (so a CNI installed after the daemon started is picked up, as kubelet expects); DEL and CHECK use the
  * config cached at ADD. Calls for one sandbox are serialised; different sandboxes run in parallel.
+ *
+ * No `loopback` plugin is run: the pod's lo is already up when its netns is handed over (NamespacePins brings it
+ * up in-process, as containerd 2.x's CRI does with `use_internal_loopback = true`), so pods get lo whatever the
+ * configured network is, and a node needs no loopback binary.
  */
 export class CniNetworkPlugin implements NetworkPlugin {
   private readonly cache: CniResultCache;
@@ -65,10 +60,7 @@ export class CniNetworkPlugin implements NetworkPlugin {
   setUp(pod: PodNetworkSpec): Promise<PodNetworkResult> {
     return this.serialised(pod.id, async () => {
       const config = await loadCniConfig(this.options.confDir);
-      const [binaries, [loopbackBinary]] = await Promise.all([this.findAll(config), this.findAll(LOOPBACK_NETWORK)]);
-      // lo comes up whatever the configured network is (many configs leave it out); it dies with the netns,
-      // so tear-down has nothing to undo for it.
-      await this.run('ADD', pod, pod.netnsPath, LOOPBACK_NETWORK, LOOPBACK_NETWORK.plugins[0]!, loopbackBinary!, {}, undefined);
+      const binaries = await this.findAll(config);
       const runtimeConfig = runtimeConfigFor(pod, this.options.podCidr?.() ?? '');
       let result: CniResult | undefined;
       try {
@@ -136,7 +128,7 @@ export class CniNetworkPlugin implements NetworkPlugin {
 
   async status(): Promise<NetworkStatus> {
     try {
-      await Promise.all([this.findAll(await loadCniConfig(this.options.confDir)), this.findAll(LOOPBACK_NETWORK)]);
+      await this.findAll(await loadCniConfig(this.options.confDir));
       return { ready: true };
     } catch (err) {
       // Any failure (an unreadable conf_dir too) is the node's network being unusable, which kubelet learns
