@@ -1,10 +1,11 @@
-import { mkdtemp, readdir, readlink, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdtemp, readdir, readlink, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isBerthError } from '../../daemon/errors/errors.js';
 import { NAMESPACE_THREAD_NAME, NamespacePins } from '../../daemon/linux/namespace-pins.js';
 import { execa } from 'execa';
+import { BERTHD_MAIN } from '../harness/berthd.js';
 import { inNetns, mountsUnder, removePinRoot, threadNamespaces, threadsNamed } from '../harness/network.js';
 
 /** Open descriptors of this process that refer to a namespace (the worker holds three while it lives). */
@@ -66,6 +67,25 @@ describe('namespace pins', () => {
     expect(addrs).toContain('inet 127.0.0.1/8');
     const { stdout: echoed } = await inNetns(paths.net!, [process.execPath, '-e', LOOPBACK_ROUND_TRIP]);
     expect(echoed).toBe('over lo');
+  });
+
+  test('a pod whose lo cannot come up fails with the pod, the step and the errno, and leaves nothing behind', async () => {
+    // Without CAP_NET_ADMIN unshare still works but setting lo's flags is EPERM. Runs the built daemon code in a
+    // child process, since capabilities cannot be dropped for one thread of this one.
+    const script = `const { NamespacePins } = await import(${JSON.stringify(join(dirname(BERTHD_MAIN), 'linux/namespace-pins.js'))});
+const pins = new NamespacePins(${JSON.stringify(join(state, 'nocap'))});
+const err = await pins.create('no-lo', { kinds: ['net', 'uts'], hostname: 'no-lo' }).then(() => undefined, (e) => e);
+console.log(JSON.stringify({ name: err?.constructor.name, message: err?.message, context: err?.context, left: await pins.list() }));`;
+    // A file, not `-e`: the worker thread would inherit --input-type=module and lose `require`.
+    const file = join(state, 'no-lo.mjs');
+    await writeFile(file, script);
+    const { stdout } = await execa('capsh', ['--drop=cap_net_admin', '--', '-c', 'exec "$0" "$1"', process.execPath, file]);
+    expect(JSON.parse(stdout)).toEqual({
+      name: 'NamespaceSetupError',
+      message: 'pod no-lo: bringing up lo in the new network namespace: ioctl(lo, SIOCSIFFLAGS IFF_UP) failed: EPERM',
+      context: { id: 'no-lo', step: 'bringing up lo in the new network namespace', syscall: 'ioctl', errno: 'EPERM' },
+      left: [],
+    });
   });
 
   test('many pods in parallel, fast after the first', async () => {
