@@ -8,12 +8,11 @@ import { removeFileDurable, writeFileDurable } from './atomic-file.js';
 const calls: string[] = [];
 vi.mock('node:fs', async (importOriginal) => {
   const fs = await importOriginal<typeof import('node:fs')>();
-  const logged = <F extends (...args: never[]) => unknown>(name: string, f: F) =>
-    ((...args: unknown[]) => {
-      const shown = args.slice(0, -1).flatMap((a, i) => (typeof a === 'string' ? [a] : typeof a === 'number' && i === 0 ? ['fd'] : []));
-      calls.push([name, ...shown].join(' '));
-      return (f as (...a: unknown[]) => unknown)(...args);
-    }) as unknown as F;
+  const logged = (name: string, f: unknown) => (...args: unknown[]): unknown => {
+    const shown = args.slice(0, -1).flatMap((a, i) => (typeof a === 'string' ? [a] : typeof a === 'number' && i === 0 ? ['fd'] : []));
+    calls.push([name, ...shown].join(' '));
+    return (f as (...a: unknown[]) => unknown)(...args);
+  };
   return { ...fs, open: logged('open', fs.open), writeFile: logged('write', fs.writeFile), fsync: logged('fsync', fs.fsync), close: logged('close', fs.close), rename: logged('rename', fs.rename), unlink: logged('unlink', fs.unlink) };
 });
 
