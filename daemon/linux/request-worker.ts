@@ -63,6 +63,9 @@ export class RequestWorker<Request extends object, Reply extends { seq: number }
   /** Asks the thread to release its descriptors and exit, and waits until its OS thread is joined. */
   async close(): Promise<void> {
     const exited = new Promise((resolve) => this.worker.once('exit', resolve));
+    // Referenced until it exits: an idle worker is unref'd, and a process with nothing else to do would end with
+    // this promise never settled (seen in a script that awaited close()).
+    this.worker.ref();
     this.worker.postMessage({ close: true } satisfies CloseRequest);
     await exited;
   }
