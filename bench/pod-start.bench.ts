@@ -21,7 +21,7 @@ import { cpuSeconds, hostCpuDuring, processesNaming, pssBytes } from './lib/proc
 import { startRegistry } from './lib/registry.js';
 import { formatRatio, printTable, type ResultRow } from './lib/report.js';
 import type { RunningRuntime, RuntimeOptions } from './lib/runtime-under-test.js';
-import { runtimeCpuDuring, settle } from './lib/runtime-cpu.js';
+import { runtimeCpuDuring, settle, settleHost } from './lib/runtime-cpu.js';
 import type { PodSandboxConfig } from '../proto/gen/runtime/v1/PodSandboxConfig.js';
 import { median, p90, timed } from './lib/stats.js';
 import { buildBenchImages } from './lib/test-images.js';
@@ -179,8 +179,12 @@ async function prepare(side: Side, images: Images, logRoot: string): Promise<voi
   await settle(side.runtime);
 }
 
-/** The CPU fn takes, counted until the runtime has settled: its after-work is billed to it, not to the next pod. */
+/**
+ * The CPU fn takes, counted until the runtime has settled: its after-work is billed to it, not to the next pod.
+ * It starts on a quiet machine, so the kernel's after-work of the previous unit is not billed to it either.
+ */
 async function withCpu<T>(side: Side, fn: () => Promise<T>): Promise<{ value: T; cpu: CpuUse }> {
+  await settleHost();
   const host = await hostCpuDuring(() => runtimeCpuDuring(side.runtime, async () => {
     const value = await fn();
     await settle(side.runtime);
@@ -215,6 +219,7 @@ async function batchRound(side: Side, round: number, images: Images, logRoot: st
 /** The round's batch is stopped and removed as it was started, `parallel` at a time; the next round then meets
  * the same node as this one. */
 async function batchTeardown(side: Side, round: number): Promise<void> {
+  await settleHost();
   const run = await timed(() => mapLimit(side.batchPods, parallel, (pod) => stopRemovePod(side.client, pod.podId)));
   side.batchPods = [];
   (side.m.rounds[round] as BatchRound).teardownWall = run.ms;

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cpuSecondsWithReaped, processesNaming } from './processes.js';
+import { cpuSecondsWithReaped, hostBusySeconds, processesNaming } from './processes.js';
 import type { RunningRuntime } from './runtime-under-test.js';
 
 const POLL_MS = 50;
@@ -47,5 +47,23 @@ export async function settle(runtime: RunningRuntime): Promise<void> {
     const now = await read();
     quiet = now.some((t, i) => t > (last[i] as number)) ? 0 : quiet + 1;
     last = now;
+  }
+}
+
+/** Busy share of one core below which the machine counts as quiet. */
+const HOST_QUIET_SHARE = 0.25;
+const HOST_POLL_MS = 100;
+
+/**
+ * Wait (at most 3 s) until the whole machine is quiet for one poll: the kernel goes on working after a runtime
+ * is idle (a removed pod's network namespace is destroyed by a kernel worker, cgroups are released), and that
+ * work would otherwise land in whichever runtime's unit is timed next.
+ */
+export async function settleHost(): Promise<void> {
+  const deadline = Date.now() + MAX_MS;
+  while (Date.now() < deadline) {
+    const before = await hostBusySeconds();
+    await sleep(HOST_POLL_MS);
+    if ((await hostBusySeconds()) - before < (HOST_POLL_MS / 1000) * HOST_QUIET_SHARE) return;
   }
 }
