@@ -48,7 +48,7 @@ async function bareNodes(): Promise<Sample> {
   return r;
 }
 
-interface ShimRun { startMs: number; bootCpuMs: number; createCpuMs: number; idle: Sample; busy: Sample }
+interface ShimRun { startMs: number; bootCpuMs: number; createCpuMs: number; idle: Sample; busy: Sample; settled: Sample }
 
 /** CPU time of all the process's threads so far, in ms (nanoseconds from schedstat; /proc/<pid>/stat counts
  * in 10 ms ticks). */
@@ -59,7 +59,8 @@ function cpuMs(pid: number): number {
 
 /**
  * `count` shims: spawn-to-ready time, memory when idle (spare, no container), then memory after each ran a
- * container that logged 32 MiB and served an exec with 1 MiB of output and a stats call.
+ * container that logged 32 MiB and served an exec with 1 MiB of output and a stats call: 3 s after, and again
+ * once the shim has been quiet for 30 s (its heap trimmer and V8's memory reducer have run by then).
  */
 async function shims(dir: string, flags: readonly string[], shimPath: string): Promise<ShimRun> {
   const pids: number[] = [];
@@ -92,26 +93,30 @@ async function shims(dir: string, flags: readonly string[], shimPath: string): P
   }
   await settle(3000);
   const busy = summarize(pids.map(memKiB));
+  await settle(30_000);
+  const settled = summarize(pids.map(memKiB));
   for (const c of clients) {
     await c.kill('KILL');
     await c.wait();
     await c.delete();
     c.close();
   }
-  return { startMs: median(startMs), bootCpuMs: median(bootCpuMs), createCpuMs: median(createCpuMs), idle, busy };
+  return { startMs: median(startMs), bootCpuMs: median(bootCpuMs), createCpuMs: median(createCpuMs), idle, busy, settled };
 }
 
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync('/var/tmp/berth-shim-footprint-');
   try {
-    // The ESM build (dist/shim) beside the CommonJS one berthd starts (dist/shim-cjs), with and without flags.
+    // The ESM build (dist/shim) beside the CommonJS one berthd starts (dist/shim-cjs), and the CommonJS build with
+    // the V8 flags it once ran with (shim/client.ts, SHIM_NODE_FLAGS, says why they went).
     const esm = path.join(path.dirname(defaultShimPath()), '..', 'shim', 'main.js');
     const extra = process.argv.slice(3);
+    const oldFlags = ['--max-semi-space-size=1', '--single-threaded', '--optimize-for-size'];
     const variants: Array<[string, readonly string[], string]> = [
-      ['ESM, no flags', [], esm],
-      ['ESM, SHIM_NODE_FLAGS', SHIM_NODE_FLAGS, esm],
+      [`ESM, SHIM_NODE_FLAGS (${SHIM_NODE_FLAGS.join(' ')})`, SHIM_NODE_FLAGS, esm],
       ['CommonJS, no flags', [], defaultShimPath()],
       [`CommonJS, SHIM_NODE_FLAGS (${SHIM_NODE_FLAGS.join(' ')})`, SHIM_NODE_FLAGS, defaultShimPath()],
+      [`CommonJS, ${oldFlags.join(' ')}`, oldFlags, defaultShimPath()],
       // More flags to try: `node dist/bench/shim-footprint.js 10 --jitless`.
       ...(extra.length > 0 ? [[`CommonJS, SHIM_NODE_FLAGS ${extra.join(' ')}`, [...SHIM_NODE_FLAGS, ...extra], defaultShimPath()] as [string, readonly string[], string]] : []),
     ];
@@ -121,7 +126,7 @@ async function main(): Promise<void> {
     for (const [name, flags, shimPath] of variants) {
       const r = await shims(fs.mkdtempSync(path.join(dir, 'v-')), flags, shimPath);
       console.log(`shim, ${name}: start ${r.startMs.toFixed(0)} ms, CPU ${r.bootCpuMs.toFixed(1)} + first create ${r.createCpuMs.toFixed(1)}; idle ${MiB(r.idle.pss)} / ${MiB(r.idle.uss)} ` +
-        `(USS +${MiB(r.idle.uss - bare.uss)} over bare); after logs+exec ${MiB(r.busy.pss)} / ${MiB(r.busy.uss)}`);
+        `(USS +${MiB(r.idle.uss - bare.uss)} over bare); after logs+exec ${MiB(r.busy.pss)} / ${MiB(r.busy.uss)}, 30 s later ${MiB(r.settled.pss)} / ${MiB(r.settled.uss)}`);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -276,14 +276,15 @@ export interface StartShimOptions {
 }
 
 /**
- * Node flags for the shim (measured with bench/shim-footprint.ts, figures in docs/ARCHITECTURE.md): a 1 MiB
- * young generation stops a shim relaying a chatty container's logs from growing its semi-spaces to 16 MiB
- * each; --single-threaded drops V8's helper threads and with them their malloc arenas; --optimize-for-size
- * trades some speed the shim does not need for a smaller heap. Together they halve what a shim keeps after a
- * log burst. No old-space cap: a heap limit would turn a burst (a 16 MiB exec result is ~22 MiB of base64)
+ * Node flags for the shim: no V8 flag. Any V8 flag makes node reject the code cache built into its binary and
+ * compile its own modules from source, ~10–14 ms more CPU at every shim start (bench/shim-footprint.ts, figures
+ * in docs/ARCHITECTURE.md, "Footprint"). The V8 flags once used here to keep a shim's heap small after a burst of
+ * output (a 1 MiB young generation, one thread, optimize-for-size) are replaced by shim/heap-trim.ts.
+ * `--v8-pool-size` is node's own option (no V8 flag): one helper thread instead of four, fewer stacks and malloc
+ * arenas per shim. No old-space cap: a heap limit would turn a burst (a 16 MiB exec result is ~22 MiB of base64)
  * into a crashed shim and an orphaned container.
  */
-export const SHIM_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--single-threaded', '--optimize-for-size'];
+export const SHIM_NODE_FLAGS: readonly string[] = ['--v8-pool-size=1'];
 
 export function defaultShimPath(): string {
   const here = fileURLToPath(import.meta.url);

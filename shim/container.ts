@@ -63,6 +63,8 @@ export class Container {
     readonly params: CreateParams,
     private readonly reaper: Reaper,
     private readonly onExit: (exit: ExitStatus) => void,
+    /** Called for every chunk of output. */
+    private readonly onOutput: () => void = () => undefined,
   ) {
     this.paths = bundlePaths(params.bundle);
     this.runtime = new Runtime(params.runtime, this.paths.runtimeLog, reaper);
@@ -118,6 +120,7 @@ export class Container {
 
   /** Every output chunk goes to the CRI log and to attached clients. */
   private output(stream: StreamName, chunk: Buffer): void {
+    this.onOutput();
     this.log?.write(stream, chunk);
     for (const l of this.attached) l(stream, chunk);
   }

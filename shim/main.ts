@@ -8,6 +8,7 @@
  * by the `create` request, which also makes the shim a child subreaper before it starts runc.
  */
 import fs from 'node:fs';
+import { shimHeapTrimmer } from './heap-trim.js';
 import { ShimServer } from './server.js';
 
 function parseArgs(argv: string[]): { socket: string; readyFd: number | null } {
@@ -40,7 +41,7 @@ async function main(): Promise<void> {
   try {
     const args = parseArgs(process.argv.slice(2));
     readyFd = args.readyFd;
-    await new ShimServer(args.socket).listen();
+    await new ShimServer(args.socket, shimHeapTrimmer()).listen();
     signalReady(readyFd, 'ready\n');
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { nowNs } from './clock.js';
 import type { Container } from './container.js';
 import { ShimError, toShimError } from './errors.js';
+import type { HeapTrimmer } from './heap-trim.js';
 import {
   bundlePaths, encodeFrame, FrameReader, parseRequest, PROTOCOL_VERSION,
   type CreateParams, type DeleteParams, type EventFrame, type ExecParams, type ExecStartParams, type ExitStatus, type InputParams,
@@ -66,7 +67,8 @@ export class ShimServer {
   private readonly server: net.Server;
   private exiting = false;
 
-  constructor(private socketPath: string) {
+  /** `heap` is told of every request and every chunk of output. */
+  constructor(private socketPath: string, private readonly heap: HeapTrimmer | null = null) {
     this.server = net.createServer((socket) => this.accept(socket));
   }
 
@@ -109,6 +111,7 @@ export class ShimServer {
   }
 
   private async handle(conn: Connection, raw: unknown): Promise<void> {
+    this.heap?.touch();
     let req: RequestFrame;
     try {
       req = parseRequest(raw);
@@ -259,7 +262,7 @@ export class ShimServer {
       }
     }
     fs.writeFileSync(paths.shimPid, `${process.pid}\n`);
-    this.container = new Container(params, this.reaper, (exit) => this.broadcastExit(params.id, exit));
+    this.container = new Container(params, this.reaper, (exit) => this.broadcastExit(params.id, exit), () => this.heap?.touch());
     return { pid: await this.container.create() };
   }
 
