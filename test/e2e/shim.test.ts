@@ -365,6 +365,36 @@ describe('berth-shim with runc', () => {
     }
   });
 
+  it('gives back what a burst of output took once it goes quiet (heap trimmer, no V8 flags)', async () => {
+    // Without the trimmer such a shim keeps ~8 MiB more for good (docs/ARCHITECTURE.md, "Footprint").
+    const { client, bundle } = await run('trim', { args: ['sh', '-c', 'yes berth | head -c 33554432; exec sleep 1000'] });
+    const shimPid = client.info.shimPid;
+    const privateKiB = (): number => {
+      const t = fs.readFileSync(`/proc/${shimPid}/smaps_rollup`, 'utf8');
+      const f = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(t)?.[1] ?? NaN);
+      return f('Private_Clean') + f('Private_Dirty');
+    };
+    expect(fs.readFileSync(`/proc/${shimPid}/cmdline`, 'utf8').split('\0').filter((a) => a.startsWith('--') && a !== '--socket' && a !== '--ready-fd')).toEqual(['--v8-pool-size=1']);
+    // 32 MiB of 6-byte lines make ~245 MiB of CRI log; the peak is taken while they flow.
+    const log = path.join(bundle, 'container.log');
+    let peak = 0;
+    let lastSize = -1;
+    let stableSince = Date.now();
+    await until('the output to end', () => {
+      peak = Math.max(peak, privateKiB());
+      const size = fs.statSync(log).size;
+      if (size !== lastSize) stableSince = Date.now();
+      lastSize = size;
+      return size > 240 * 1024 * 1024 && Date.now() - stableSince > 300;
+    }, 30_000);
+    // 5 s of quiet, then the collection and malloc_trim.
+    await until('the shim to give memory back', () => privateKiB() < peak - 2048, 30_000);
+    await client.kill('KILL');
+    await client.wait();
+    await client.delete();
+    client.close();
+  }, 60_000);
+
   it('speaks a versioned protocol: hello first, matching version only', async () => {
     const sock = path.join(state, 'proto.sock');
     const pid = await spawnShim({ socket: sock, logFile: null });
