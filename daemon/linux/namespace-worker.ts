@@ -56,6 +56,7 @@ export type PinReply =
 export const namespaceWorkerMain: WorkerMain = (require) => {
   const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
   const fs = require('node:fs') as typeof import('node:fs');
+  const os = require('node:os') as typeof import('node:os');
   const data = workerData as NamespaceWorkerData;
   const koffi = require(data.koffiPath) as typeof import('koffi');
   const lib = koffi.load(data.libcPath);
@@ -88,14 +89,17 @@ export const namespaceWorkerMain: WorkerMain = (require) => {
     const step = 'bringing up lo in the new network namespace';
     const fd = socket(lo.inet, lo.dgram | lo.cloexec, 0) as number;
     if (fd === -1) return fail(step, 'socket', 'AF_INET, SOCK_DGRAM');
-    // struct ifreq: the name in 16 bytes, then a union whose ifr_flags is a short (little-endian on x86_64 and arm64).
+    // struct ifreq: the name in 16 bytes, then a union whose ifr_flags is a short in the CPU's byte order.
     const ifreq = Buffer.alloc(40);
+    const le = os.endianness() === 'LE';
     ifreq.write('lo');
     let failure: WorkerFailure | undefined;
     if (ioctl(fd, lo.getFlags, 'void *', ifreq) === -1) {
       failure = fail(step, 'ioctl', 'lo, SIOCGIFFLAGS');
     } else {
-      ifreq.writeUInt16LE(ifreq.readUInt16LE(16) | lo.up, 16);
+      const flags = (le ? ifreq.readUInt16LE(16) : ifreq.readUInt16BE(16)) | lo.up;
+      if (le) ifreq.writeUInt16LE(flags, 16);
+      else ifreq.writeUInt16BE(flags, 16);
       if (ioctl(fd, lo.setFlags, 'void *', ifreq) === -1) failure = fail(step, 'ioctl', 'lo, SIOCSIFFLAGS IFF_UP');
     }
     close(fd);

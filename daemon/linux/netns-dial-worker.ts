@@ -42,6 +42,7 @@ export type WorkerMessage = DialRequest | CloseRequest;
 export const netnsDialWorkerMain: WorkerMain = (require) => {
   const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
   const fs = require('node:fs') as typeof import('node:fs');
+  const os = require('node:os') as typeof import('node:os');
   const data = workerData as NetnsDialWorkerData;
   const koffi = require(data.koffiPath) as typeof import('koffi');
   const lib = koffi.load(data.libcPath);
@@ -57,16 +58,20 @@ export const netnsDialWorkerMain: WorkerMain = (require) => {
     return data.errnoNames[n] ?? `errno ${n}`;
   };
 
+  // sa_family is a short in the CPU's byte order; the port is in network order.
+  const le = os.endianness() === 'LE';
   const address = (family: 'inet' | 'inet6', port: number): Buffer => {
     if (family === 'inet') {
       const sa = Buffer.alloc(16);
-      sa.writeUInt16LE(data.socket.inet, 0);
+      if (le) sa.writeUInt16LE(data.socket.inet, 0);
+      else sa.writeUInt16BE(data.socket.inet, 0);
       sa.writeUInt16BE(port, 2);
       sa.set([127, 0, 0, 1], 4);
       return sa;
     }
     const sa = Buffer.alloc(28);
-    sa.writeUInt16LE(data.socket.inet6, 0);
+    if (le) sa.writeUInt16LE(data.socket.inet6, 0);
+    else sa.writeUInt16BE(data.socket.inet6, 0);
     sa.writeUInt16BE(port, 2);
     sa[8 + 15] = 1;
     return sa;
