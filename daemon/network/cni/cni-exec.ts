@@ -1,8 +1,9 @@
-import { spawn } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, failedPrecondition } from '../../errors/errors.js';
+import { RequestWorker } from '../../linux/request-worker.js';
 import { isObject } from './cni-config.js';
+import { cniExecWorkerMain, type PluginRun, type PluginRunReply } from './cni-exec-worker.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK';
 
@@ -53,69 +54,54 @@ export async function findPlugin(type: string, binDirs: string[]): Promise<strin
   );
 }
 
-/**
- * Runs one plugin once: config on stdin, CNI_* in the environment (on top of the daemon's, as libcni does, so
- * plugins find iptables/ip in PATH). Resolves to the parsed stdout, or undefined when the plugin printed nothing
- * (normal for DEL and CHECK). The daemon only pipes bytes; the work happens in the plugin's process.
- */
-export function execPlugin(plugin: string, binary: string, invocation: CniInvocation, config: Record<string, unknown>): Promise<unknown> {
-  const fail = (detail: string, code?: number) => new CniPluginError(plugin, invocation.command, invocation.containerId, detail, code);
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, [], {
-      env: {
-        ...process.env,
-        CNI_COMMAND: invocation.command,
-        CNI_CONTAINERID: invocation.containerId,
-        CNI_NETNS: invocation.netns,
-        CNI_IFNAME: invocation.ifName,
-        CNI_ARGS: invocation.args,
-        CNI_PATH: invocation.binDirs.join(':'),
-      },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, invocation.timeoutMs);
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(fail(`could not run ${binary}: ${err.message}`));
-    });
-    child.on('close', (status, signal) => {
-      clearTimeout(timer);
-      if (timedOut) {
-        reject(fail(`no answer within ${invocation.timeoutMs} ms; killed`));
-        return;
-      }
-      const out = Buffer.concat(stdout).toString('utf8').trim();
-      const errText = Buffer.concat(stderr).toString('utf8').trim();
-      let parsed: unknown;
-      try {
-        parsed = out === '' ? undefined : JSON.parse(out);
-      } catch {
-        parsed = undefined;
-      }
-      if (status === 0) {
-        if (out !== '' && parsed === undefined) reject(fail(`printed output that is not JSON: ${out.slice(0, 200)}`));
-        else resolve(parsed);
-        return;
-      }
-      if (isObject(parsed) && typeof parsed['msg'] === 'string') {
-        const code = typeof parsed['code'] === 'number' ? parsed['code'] : undefined;
-        const details = typeof parsed['details'] === 'string' && parsed['details'] !== '' ? `: ${parsed['details']}` : '';
-        reject(fail(`${code === undefined ? '' : `[code ${code}] `}${parsed['msg']}${details}`, code));
-        return;
-      }
-      const how = signal === null ? `exit status ${status}` : `killed by ${signal}`;
-      reject(fail(`${how}${errText === '' ? '' : `: ${errText.slice(0, 500)}`}${out === '' ? '' : `; stdout: ${out.slice(0, 200)}`}`));
-    });
-    // A plugin that exits without reading stdin makes the write fail with EPIPE; its exit status tells the story.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(JSON.stringify(config));
+let worker: RequestWorker<Omit<PluginRun, 'seq'>, PluginRunReply> | undefined;
+
+/** The plugin thread, started at the first plugin run and again after one that died. */
+function pluginWorker(): RequestWorker<Omit<PluginRun, 'seq'>, PluginRunReply> {
+  worker ??= new RequestWorker<Omit<PluginRun, 'seq'>, PluginRunReply>(cniExecWorkerMain, undefined, 'CNI plugin', () => {
+    worker = undefined;
   });
+  return worker;
+}
+
+/**
+ * Runs one plugin once, on the plugin thread (cni-exec-worker.ts says why): config on stdin, CNI_* in the
+ * environment (on top of the daemon's, as libcni does, so plugins find iptables/ip in PATH). Resolves to the
+ * parsed stdout, or undefined when the plugin printed nothing (normal for DEL and CHECK). The daemon only pipes
+ * bytes; the work happens in the plugin's process.
+ */
+export async function execPlugin(plugin: string, binary: string, invocation: CniInvocation, config: Record<string, unknown>): Promise<unknown> {
+  const fail = (detail: string, code?: number) => new CniPluginError(plugin, invocation.command, invocation.containerId, detail, code);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  Object.assign(env, {
+    CNI_COMMAND: invocation.command,
+    CNI_CONTAINERID: invocation.containerId,
+    CNI_NETNS: invocation.netns,
+    CNI_IFNAME: invocation.ifName,
+    CNI_ARGS: invocation.args,
+    CNI_PATH: invocation.binDirs.join(':'),
+  });
+  const r = await pluginWorker().request({ binary, env, stdin: JSON.stringify(config), timeoutMs: invocation.timeoutMs });
+  if ('spawnError' in r) throw fail(`could not run ${binary}: ${r.spawnError}`);
+  if (r.timedOut) throw fail(`no answer within ${invocation.timeoutMs} ms; killed`);
+  const out = r.stdout.trim();
+  const errText = r.stderr.trim();
+  let parsed: unknown;
+  try {
+    parsed = out === '' ? undefined : JSON.parse(out);
+  } catch {
+    parsed = undefined;
+  }
+  if (r.status === 0) {
+    if (out !== '' && parsed === undefined) throw fail(`printed output that is not JSON: ${out.slice(0, 200)}`);
+    return parsed;
+  }
+  if (isObject(parsed) && typeof parsed['msg'] === 'string') {
+    const code = typeof parsed['code'] === 'number' ? parsed['code'] : undefined;
+    const details = typeof parsed['details'] === 'string' && parsed['details'] !== '' ? `: ${parsed['details']}` : '';
+    throw fail(`${code === undefined ? '' : `[code ${code}] `}${parsed['msg']}${details}`, code);
+  }
+  const how = r.signal === null ? `exit status ${r.status}` : `killed by ${r.signal}`;
+  throw fail(`${how}${errText === '' ? '' : `: ${errText.slice(0, 500)}`}${out === '' ? '' : `; stdout: ${out.slice(0, 200)}`}`);
 }
