@@ -2,7 +2,7 @@
  * Hands a shim's garbage back once the shim goes quiet.
  *
  * The shim runs node without V8 flags: any flag makes node reject its built-in code cache, which costs every
- * shim ~15 ms of CPU at start (docs/ARCHITECTURE.md, "Footprint"). Without flags, V8 lets a shim that relayed a
+ * shim 10–14 ms of CPU at start (docs/ARCHITECTURE.md, "Footprint"). Without flags, V8 lets a shim that relayed a
  * burst of logs or an exec result keep it all: its young generation stays grown and the buffers it read stay
  * allocated, because in a heap this small no full collection ever runs, and V8's memory reducer (which shrinks
  * the young generation later, when allocation is slow) only starts after one. So when a shim has been idle for
@@ -11,7 +11,7 @@
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { libcLoaded, trimMalloc } from './libc.js';
+import { trimMalloc } from './libc.js';
 
 export interface HeapTrimOptions {
   /** Quiet time after the last activity before the heap is looked at. */
@@ -83,7 +83,7 @@ export function collectGarbage(): void {
 export function shimHeapTrimmer(): HeapTrimmer {
   const collect = (): void => {
     collectGarbage();
-    if (libcLoaded()) trimMalloc();
+    trimMalloc();
   };
   return new HeapTrimmer({ idleMs: 5_000, slackBytes: 1024 * 1024, heapBytes, collect });
 }

@@ -42,11 +42,6 @@ export async function loadLibc(): Promise<void> {
   koffiModule ??= openKoffiNative(path.dirname(process.argv[1] ?? process.cwd())) ?? (await import('koffi')).default;
 }
 
-/** Whether loadLibc() has run (a spare shim has not loaded koffi yet). */
-export function libcLoaded(): boolean {
-  return koffiModule !== undefined;
-}
-
 function koffi(): KoffiModule {
   if (koffiModule === undefined) throw new Error('libc: koffi is not loaded; call loadLibc() first');
   return koffiModule;
@@ -119,9 +114,12 @@ export function reap(pid: number): number | null {
   }
 }
 
-/** Returns the free memory of every malloc arena to the kernel, not just the top of the main one. */
+/**
+ * Returns the free memory of every malloc arena to the kernel, not just the top of the main one. Does nothing
+ * before loadLibc(): a spare that has not taken a container has freed next to nothing.
+ */
 export function trimMalloc(): void {
-  fn('int malloc_trim(size_t pad)')(0);
+  if (koffiModule !== undefined) fn('int malloc_trim(size_t pad)')(0);
 }
 
 /** A real pipe (not the socketpair child_process makes): `/dev/stdout` inside a container must be openable. */
