@@ -14,7 +14,7 @@ import type { CloseRequest, WorkerMain } from '../../linux/request-worker.js';
 export interface PluginRun {
   seq: number;
   binary: string;
-  env: Record<string, string>;
+  env: NodeJS.ProcessEnv;
   stdin: string;
   timeoutMs: number;
 }

@@ -72,16 +72,15 @@ function pluginWorker(): RequestWorker<Omit<PluginRun, 'seq'>, PluginRunReply> {
  */
 export async function execPlugin(plugin: string, binary: string, invocation: CniInvocation, config: Record<string, unknown>): Promise<unknown> {
   const fail = (detail: string, code?: number) => new CniPluginError(plugin, invocation.command, invocation.containerId, detail, code);
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  Object.assign(env, {
+  const env = {
+    ...process.env,
     CNI_COMMAND: invocation.command,
     CNI_CONTAINERID: invocation.containerId,
     CNI_NETNS: invocation.netns,
     CNI_IFNAME: invocation.ifName,
     CNI_ARGS: invocation.args,
     CNI_PATH: invocation.binDirs.join(':'),
-  });
+  };
   const r = await pluginWorker().request({ binary, env, stdin: JSON.stringify(config), timeoutMs: invocation.timeoutMs });
   if ('spawnError' in r) throw fail(`could not run ${binary}: ${r.spawnError}`);
   if (r.timedOut) throw fail(`no answer within ${invocation.timeoutMs} ms; killed`);
