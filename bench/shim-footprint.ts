@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { defaultShimPath, SHIM_NODE_FLAGS, ShimClient, spawnShim } from '../shim/client.js';
 import { removeParentCgroup, writeBusyboxBundle } from '../test/fixtures/busybox-bundle.js';
+import { median } from './lib/stats.js';
 
 const count = Number(process.argv[2] ?? 10);
 
@@ -20,12 +21,6 @@ function memKiB(pid: number): { pss: number; uss: number } {
   const text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
   const field = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
   return { pss: field('Pss'), uss: field('Private_Clean') + field('Private_Dirty') };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
 const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
